@@ -1,0 +1,33 @@
+"""jobmagics: PowerShell-style background jobs for Jupyter and IPython.
+
+``%load_ext jobmagics`` adds the job magics; everything they do is also a
+plain function here. Importing this package does not import IPython.
+"""
+from __future__ import annotations
+
+from .agent.context import emit, progress, stop_requested
+from .agent.job import Job
+from .agent.registry import JobRegistry
+from .agent.states import JobState
+from .api import get_job, receive_job, remove_job, start_job, stop_job, wait_job
+from .errors import JobError, JobmagicsError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
+    "emit", "progress", "stop_requested", "Job", "JobState", "JobRegistry", "JobError",
+    "JobmagicsError", "load_ipython_extension", "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython):
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from .magics import unload
+
+    unload(ipython)

@@ -1,0 +1,65 @@
+"""Delivering received records where a user sees them: text to the streams, errors, display."""
+from __future__ import annotations
+
+import sys
+
+
+def _ipython_shell():
+    # Only a shell that already runs counts: never start IPython from here.
+    module = sys.modules.get("IPython.core.interactiveshell")
+    if module is None or not module.InteractiveShell.initialized():
+        return None
+    return module.InteractiveShell.instance()
+
+
+def show_error(error):
+    shell = _ipython_shell()
+    if shell is not None:
+        shell.showtraceback(exc_tuple=(type(error), error, None))
+        return
+    sys.stderr.write("\n".join(error._render_traceback_()) + "\n")
+
+
+def show_display(item):
+    shell = _ipython_shell()
+    if shell is not None:
+        from IPython.display import publish_display_data
+        publish_display_data(item["data"], item.get("metadata") or {})
+        return
+    sys.stdout.write(str(item["data"].get("text/plain", "")) + "\n")
+
+
+def deliver(records):
+    """Show every record's data and return the output objects, in order."""
+    outputs = []
+    for record in records:
+        stream, data = record.stream, record.data
+        if stream == "output":
+            outputs.append(data)
+        elif stream == "stdout":
+            sys.stdout.write(data)
+        elif stream in ("stderr", "warning"):
+            sys.stderr.write(data)
+        elif stream == "error":
+            _flush()
+            show_error(data)
+        elif stream == "display":
+            _flush()
+            show_display(data)
+    _flush()
+    return outputs
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def collapse(outputs):
+    """Receive-Job's value: the object for one, the list for several, None for none."""
+    if not outputs:
+        return None
+    return outputs[0] if len(outputs) == 1 else outputs

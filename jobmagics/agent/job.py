@@ -1,0 +1,215 @@
+"""The Job: one state machine, its streams, and what a user does with it.
+
+State changes happen under one condition; callbacks run outside the lock
+(model: ``concurrent.futures.Future``). The ``_set_state``/``_record`` setters
+belong to hosts; users call ``receive``, ``wait``, ``stop``, ``remove``.
+"""
+from __future__ import annotations
+
+import datetime
+import itertools
+import threading
+import uuid
+
+from .errors import JobError
+from .records import Record, RecordLog
+from .states import FINISHED, TRANSITIONS, JobState, derive_parent_state
+
+
+class Job:
+    """A piece of work running in the background, and everything it produced."""
+
+    def __init__(self, command, job_type, *, name=None, location="localhost", host=None):
+        self.id = None  # given by the registry
+        self.name = name
+        self.instance_id = uuid.uuid4()
+        self.job_type = job_type
+        self.location = location
+        self.command = command
+        self.begin_time = None
+        self.end_time = None
+        self.reason = None
+        self.child_jobs = []
+        self.parent = None
+        self.shipped = {}
+        self.stop_event = threading.Event()
+        self._state = JobState.NotStarted
+        self._host = host
+        self._registry = None
+        self._cond = threading.Condition()
+        self._log = RecordLog()
+        self._seq = itertools.count(1)
+        self._state_callbacks = []
+        self._record_callbacks = []
+        self._activity = 0  # bumped on every record and state change, for streaming waits
+
+    # ----- reading -----------------------------------------------------------------
+    @property
+    def state(self) -> JobState:
+        return self._state
+
+    @property
+    def finished(self) -> bool:
+        return self._state in FINISHED
+
+    @property
+    def has_more_data(self) -> bool:
+        return bool(self._log) or any(child.has_more_data for child in self.child_jobs)
+
+    def snapshot(self) -> dict:
+        """The job's fields read together, for views."""
+        with self._cond:
+            return {
+                "id": self.id, "name": self.name, "instance_id": str(self.instance_id),
+                "job_type": self.job_type, "state": self._state, "location": self.location,
+                "command": self.command, "has_more_data": self.has_more_data,
+                "begin_time": self.begin_time, "end_time": self.end_time, "reason": self.reason,
+                "child_ids": [c.id for c in self.child_jobs],
+            }
+
+    def records(self, keep=True):
+        """Every record held (own, then each child's), in order; drained unless ``keep``."""
+        yield from self._log.take(keep=keep)
+        for child in self.child_jobs:
+            yield from child.records(keep=keep)
+
+    def _stream(self, stream):
+        return [r.data for r in self.records(keep=True) if r.stream == stream]
+
+    @property
+    def output(self):
+        return self._stream("output")
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self._stream("stdout"))
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stream("stderr"))
+
+    @property
+    def warning(self):
+        return self._stream("warning")
+
+    @property
+    def progress(self):
+        return self._stream("progress")
+
+    @property
+    def display(self):
+        return self._stream("display")
+
+    @property
+    def error(self):
+        return [r.data for r in self.records(keep=True) if r.stream == "error"]
+
+    # ----- acting ------------------------------------------------------------------
+    def wait(self, timeout=None) -> bool:
+        """Block until the job finished (True) or ``timeout`` seconds passed (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._state in FINISHED, timeout)
+
+    def receive(self, keep=False):
+        """Deliver what the job produced (text to stdout/stderr) and return its output objects."""
+        from .delivery import deliver
+        return deliver(self.records(keep=keep))
+
+    def stop(self):
+        """Stop the job (and its children); returns once it is Stopped or finished anyway."""
+        for child in self.child_jobs:
+            child.stop()
+        if self._host is not None and not self.finished:
+            self._host.stop(self)
+        return self
+
+    def remove(self, force=False):
+        """Forget the job in its registry; a running job needs ``force`` (it is stopped first)."""
+        if self._registry is None:
+            raise LookupError("job %s is not in a registry" % self.name)
+        self._registry.remove(self, force=force)
+
+    # ----- hosts' side -------------------------------------------------------------
+    def _set_state(self, new, reason=None) -> bool:
+        """Move to ``new``; False (and nothing changes) if the job had already finished."""
+        new = JobState(new)
+        with self._cond:
+            old = self._state
+            if old in FINISHED or old == new:
+                return False
+            if new not in TRANSITIONS[old]:
+                raise RuntimeError("illegal job state transition %s -> %s" % (old, new))
+            self._state = new
+            now = datetime.datetime.now()
+            if new == JobState.Running and self.begin_time is None:
+                self.begin_time = now
+            if new in FINISHED:
+                self.end_time = now
+                if self.begin_time is None:
+                    self.begin_time = now
+            if reason is not None:
+                self.reason = reason
+            self._activity += 1
+            self._cond.notify_all()
+            callbacks = list(self._state_callbacks)
+        for callback in callbacks:
+            callback(self, old, new)
+        return True
+
+    def _record(self, stream, data, time_=None, computer=None):
+        """Append one item to a stream (error items become JobError objects)."""
+        if stream == "error" and isinstance(data, dict):
+            data = JobError.from_record_data(data, computer or self._remote_computer(), self.name)
+        record = Record(next(self._seq), stream, data, time_, computer)
+        self._log.append(record)
+        with self._cond:
+            self._activity += 1
+            self._cond.notify_all()
+            callbacks = list(self._record_callbacks)
+        for callback in callbacks:
+            callback(self, record)
+
+    def _remote_computer(self):
+        return None if self.location == "localhost" else self.location
+
+    def add_state_callback(self, callback):
+        """``callback(job, old, new)`` after every state change, outside the lock."""
+        self._state_callbacks.append(callback)
+
+    def add_record_callback(self, callback):
+        """``callback(job, record)`` after every new record, outside the lock."""
+        self._record_callbacks.append(callback)
+
+    @property
+    def activity(self) -> int:
+        """A counter that grows with every record and state change."""
+        return self._activity
+
+    def wait_for_activity(self, since, timeout=None) -> bool:
+        """Block until ``activity`` moved past ``since`` (True) or ``timeout`` passed (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._activity != since, timeout)
+
+    def _add_child(self, child):
+        child.parent = self
+        self.child_jobs.append(child)
+        child.add_state_callback(self._on_child_state)
+
+    def _on_child_state(self, child, old, new):
+        derived = derive_parent_state(c.state for c in self.child_jobs)
+        if derived != self._state and derived in TRANSITIONS[self._state]:
+            self._set_state(derived)
+
+    # ----- display -----------------------------------------------------------------
+    def __repr__(self):
+        return "<%s %s %r %s>" % (self.job_type, self.id, self.name, self._state)
+
+    def _repr_pretty_(self, p, cycle):
+        from .table import text_table
+        p.text(text_table([self]))
+
+    def _repr_html_(self):
+        from .table import html_table
+        return html_table([self])
+
+

@@ -1,0 +1,209 @@
+"""The agent process: hosts jobs for a kernel at the other end of a frame stream.
+
+Started by a transport with the protocol on its stdin/stdout. It moves the
+protocol to private descriptors and points fds 0/1/2 at /dev/null and two
+pipes, so output written below Python (C code, child processes) is captured
+as the job's stdout/stderr instead of corrupting the protocol.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import select
+import signal
+import socket
+import sys
+import threading
+
+from . import context, rich, serialize, shim, wire
+from .job import Job
+from .outbox import Outbox
+from .registry import JobRegistry
+from .runner import Work
+from .states import JobState
+from .threadhost import ThreadHost
+
+
+def _has_dill():
+    try:
+        import dill  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class FdCapture:
+    """Fds 1 and 2 as pipes; what arrives is handed to ``owner()``'s job as stdout/stderr."""
+
+    def __init__(self, owner):
+        self._owner = owner
+        self._lock = threading.Lock()
+        self._pipes = {}
+        for fd, stream in ((1, "stdout"), (2, "stderr")):
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            os.set_blocking(read_end, False)
+            self._pipes[read_end] = stream
+        threading.Thread(target=self._run, name="jobmagics-fd-capture", daemon=True).start()
+
+    def _run(self):
+        while True:
+            ready, _, _ = select.select(list(self._pipes), [], [])
+            self._read(ready)
+
+    def _read(self, fds):
+        with self._lock:
+            for fd in fds:
+                chunks = []
+                while True:
+                    try:
+                        chunk = os.read(fd, 1 << 16)
+                    except BlockingIOError:
+                        break
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                if chunks:
+                    self._owner(self._pipes[fd], b"".join(chunks).decode("utf-8", "replace"))
+
+    def drain(self):
+        """Deliver whatever the pipes hold right now."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.target.flush() if hasattr(stream, "target") else stream.flush()
+            except Exception:
+                pass
+        self._read(list(self._pipes))
+
+
+class Agent:
+    def __init__(self, proto_in, proto_out):
+        self.reader = proto_in
+        self.writer = wire.FrameWriter(proto_out)
+        self.outbox = Outbox(self.writer)
+        self.registry = JobRegistry()
+        self.host = ThreadHost(sink_for=self._sink_for)
+        self.kernel_ids = {}  # agent job -> the kernel's id for it (frames carry the kernel's)
+        self.exit_when_done = False
+        self.capture = None
+
+    def hello(self):
+        return {"protocol": wire.PROTOCOL_VERSION, "pid": os.getpid(), "python": platform.python_version(),
+                "executable": sys.executable, "hostname": socket.gethostname(), "has_dill": _has_dill()}
+
+    def _sink_for(self, job):
+        kernel_id = self.kernel_ids[job.instance_id]
+        return lambda stream, data: self.outbox.record(kernel_id, stream, data)
+
+    def _fd_owner(self, stream, text):
+        running = [j for j in self.registry.jobs() if not j.finished]
+        if running:
+            self.outbox.record(self.kernel_ids[running[-1].instance_id], stream, text)
+
+    def start(self, frame):
+        spec = frame.control
+        work = _work_from(spec, frame.buffers)
+        job = Job(spec.get("command", ""), spec.get("job_type", "BackgroundJob"), name=spec.get("name"))
+        self.kernel_ids[job.instance_id] = frame.job
+        self.exit_when_done = bool(spec.get("exit_when_done"))
+        job.add_state_callback(self._on_state)
+        self.registry.add(job)
+        self.host.start(job, work)
+
+    def _on_state(self, job, old, new):
+        if new.finished and self.capture is not None:
+            self.capture.drain()
+        self.outbox.state(self.kernel_ids[job.instance_id], new, job.reason)
+        if new.finished and self.exit_when_done:
+            threading.Thread(target=self.finish, name="jobmagics-agent-exit", daemon=True).start()
+
+    def stop(self, frame):
+        for job in self.registry.jobs():
+            if self.kernel_ids.get(job.instance_id) == frame.job:
+                threading.Thread(target=job.stop, daemon=True).start()
+
+    def serve(self):
+        self.writer.send(wire.HELLO, self.hello())
+        while True:
+            try:
+                frame = wire.read_frame(self.reader)
+            except (EOFError, OSError, wire.ProtocolError):
+                frame = None
+            if frame is None or frame.kind == wire.CLOSE:
+                self.finish(kernel_gone=frame is None)
+                return
+            try:
+                if frame.kind == wire.START:
+                    self.start(frame)
+                elif frame.kind == wire.STOP:
+                    self.stop(frame)
+            except Exception as exc:  # a bad request fails that request, not the agent
+                self.outbox.record(frame.job, "error", _error_record(exc))
+                self.outbox.state(frame.job, JobState.Failed, "the agent could not start the job: %s" % exc)
+
+    def finish(self, kernel_gone=False):
+        """Stop what still runs, send what is queued, end the process group, exit."""
+        if kernel_gone:
+            self.registry.shutdown()
+        else:
+            self.outbox.flush(timeout=30)
+            try:
+                self.writer.send(wire.BYE, {})
+            except OSError:
+                pass
+        _end_process_group()
+        os._exit(0)
+
+
+def _error_record(exc):
+    from .runner import describe_exception
+    return describe_exception(exc)
+
+
+def _work_from(spec, buffers):
+    def load(description):
+        return serialize.loads(wire.payload_from_control(description, buffers))
+
+    namespace = {name: load(d) for name, d in (spec.get("variables") or {}).items()}
+    namespace.setdefault("display", rich.display)
+    if spec.get("fn") is not None:
+        return Work(fn=load(spec["fn"]), args=load(spec["args"]), kwargs=load(spec["kwargs"]))
+    return Work(code=spec.get("code"), init=spec.get("init"), namespace=namespace)
+
+
+def _end_process_group():
+    # The kernel side kills the group for good; this covers a kernel that vanished.
+    if os.getpgrp() == os.getpid():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+        except OSError:
+            pass
+
+
+def take_over_descriptors():
+    """Protocol streams on private fds; fd 0 from /dev/null; fds 1/2 ready for capture."""
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return proto_in, proto_out
+
+
+def main():
+    proto_in, proto_out = take_over_descriptors()
+    agent = Agent(proto_in, proto_out)
+    agent.capture = FdCapture(agent._fd_owner)
+    sys.stdin = open(os.devnull)
+    sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    context.install_routing()
+    rich.install_display_hook()
+    shim.install()
+    agent.serve()
+
+
+if __name__ == "__main__":
+    main()

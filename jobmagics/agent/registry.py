@@ -1,0 +1,159 @@
+"""The job registry: ids, names, look-up, filters, waiting, removal and shutdown.
+
+One per kernel (and one inside each agent). It imports nothing from IPython so
+the plain Python API and the agent use this same class.
+"""
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import threading
+import time
+import uuid
+
+from .errors import JobNotFoundError, JobStateError
+from .states import parse_state
+
+
+class JobRegistry:
+    """Every job of one kernel (or agent), in the order they were created."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs = {}  # id -> Job, insertion-ordered; children included
+        self._ids = itertools.count(1)  # never reused in this registry's lifetime
+
+    def add(self, job):
+        """Give ``job`` (and its children) an id and a default name, and keep it."""
+        with self._lock:
+            self._add_locked(job)
+        return job
+
+    def _add_locked(self, job):
+        job.id = next(self._ids)
+        if not job.name:
+            job.name = "Job%d" % job.id
+        job._registry = self
+        self._jobs[job.id] = job
+        job.add_state_callback(self._on_state)
+        for child in job.child_jobs:
+            self._add_locked(child)
+
+    def _on_state(self, job, old, new):
+        with self._changed:
+            self._changed.notify_all()
+
+    def __len__(self):
+        return len(self._jobs)
+
+    def jobs(self, include_children=False):
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [j for j in jobs if include_children or j.parent is None]
+
+    # ----- look-up -----------------------------------------------------------------
+    def resolve(self, ref):
+        """The jobs ``ref`` names: a Job, an id, an instance id, or a name (wildcards allowed)."""
+        if hasattr(ref, "instance_id") and hasattr(ref, "job_type"):
+            if self._jobs.get(ref.id) is not ref:
+                raise JobNotFoundError("job %s is not in this registry (removed?)" % ref.name)
+            return [ref]
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            job = self._jobs.get(ref)
+            if job is None:
+                raise JobNotFoundError("no job with id %d" % ref)
+            return [job]
+        text = str(ref).strip()
+        if text.isdigit():
+            return self.resolve(int(text))
+        jobs = self.jobs(include_children=True)
+        try:
+            wanted = uuid.UUID(text)
+        except ValueError:
+            wanted = None
+        if wanted is not None:
+            found = [j for j in jobs if j.instance_id == wanted]
+        elif any(ch in text for ch in "*?["):
+            found = [j for j in jobs if fnmatch.fnmatchcase(j.name, text)]
+        else:
+            found = [j for j in jobs if j.name == text]
+        if not found:
+            raise JobNotFoundError("no job with id or name %r" % text)
+        return found
+
+    def resolve_all(self, refs):
+        """The jobs several refs name, each once, in order; the first unknown ref raises."""
+        seen, out = set(), []
+        for ref in refs:
+            for job in self.resolve(ref):
+                if job.id not in seen:
+                    seen.add(job.id)
+                    out.append(job)
+        return out
+
+    def select(self, jobs=None, state=None, job_type=None, has_more_data=None, include_children=False):
+        """Filter ``jobs`` (default: all top-level jobs) like Get-Job's parameters."""
+        if jobs is None:
+            jobs = self.jobs(include_children=include_children)
+        elif include_children:
+            jobs = [x for j in jobs for x in [j] + list(j.child_jobs)]
+        if state is not None:
+            state = parse_state(state)
+            jobs = [j for j in jobs if j.state == state]
+        if job_type is not None:
+            jobs = [j for j in jobs if j.job_type.lower() == str(job_type).lower()]
+        if has_more_data is not None:
+            jobs = [j for j in jobs if j.has_more_data == has_more_data]
+        return jobs
+
+    # ----- waiting -----------------------------------------------------------------
+    def wait(self, jobs, any_=False, timeout=None):
+        """Block until all (or any) of ``jobs`` finished or ``timeout`` passed; the finished ones."""
+        jobs = list(jobs)
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def done():
+            finished = [j for j in jobs if j.finished]
+            return finished if (finished and any_) or len(finished) == len(jobs) else None
+
+        with self._changed:
+            while done() is None:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+        return [j for j in jobs if j.finished]
+
+    # ----- removal -----------------------------------------------------------------
+    def remove(self, job, force=False):
+        """Forget ``job`` and its children; a running job needs ``force`` (stopped first)."""
+        if job.parent is not None:
+            raise JobStateError("job %s is a child job: remove its parent %s" % (job.name, job.parent.name))
+        if not job.finished:
+            if not force:
+                raise JobStateError("job %s is %s: stop it first or use force" % (job.name, job.state))
+            job.stop()
+        with self._lock:
+            for j in [job] + list(job.child_jobs):
+                self._jobs.pop(j.id, None)
+                j._registry = None
+        for j in [job] + list(job.child_jobs):
+            j._log.clear()  # release spilled output now, not at garbage collection
+
+    def discard(self, job):
+        """Forget a job that never started, without the checks of :meth:`remove`."""
+        with self._lock:
+            self._jobs.pop(job.id, None)
+            job._registry = None
+
+    def shutdown(self):
+        """Stop every unfinished job; called when the kernel or agent ends."""
+        for job in self.jobs():
+            if not job.finished:
+                try:
+                    job.stop()
+                except Exception:
+                    pass
+
+

@@ -1,0 +1,100 @@
+"""``display()`` inside a job: rich data goes to the job's display stream.
+
+In the kernel, IPython formats the object and calls the shell's display
+publisher, which :func:`route_publisher` wraps. In an agent process there is no
+shell, so :func:`display` formats with IPython's formatter when IPython is
+importable (plain ``repr`` otherwise), and :func:`install_display_hook` makes
+``from IPython.display import display`` resolve to it there.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+
+from . import context
+
+_formatter = None
+
+
+def mimebundle(obj):
+    """(data, metadata) for ``obj`` as a notebook would show it."""
+    global _formatter
+    try:
+        from IPython.core.formatters import DisplayFormatter
+    except Exception:
+        data = {"text/plain": repr(obj)}
+        for mime, method in (("text/html", "_repr_html_"), ("text/markdown", "_repr_markdown_"),
+                             ("image/png", "_repr_png_"), ("image/svg+xml", "_repr_svg_")):
+            fn = getattr(obj, method, None)
+            value = fn() if callable(fn) else None
+            if value is not None:
+                data[mime] = value
+        return data, {}
+    if _formatter is None:
+        _formatter = DisplayFormatter()
+    return _formatter.format(obj)
+
+
+def display(*objs, raw=False, metadata=None, **kwargs):
+    """Show objects in the job's display stream (print them outside a job)."""
+    ctx = context.current()
+    if ctx is None:
+        print(*objs)
+        return
+    for obj in objs:
+        if raw:
+            data, meta = obj, metadata or {}
+        else:
+            data, meta = mimebundle(obj)
+            meta = dict(meta or {}, **(metadata or {}))
+        ctx.record("display", {"data": data, "metadata": meta})
+
+
+def route_publisher(display_pub):
+    """Wrap an IPython DisplayPublisher so a job thread's ``display`` goes to its job."""
+    if getattr(display_pub.publish, "_jobmagics_routing", False):
+        return
+    original = display_pub.publish
+
+    def publish(data, metadata=None, *args, **kwargs):
+        ctx = context.current()
+        if ctx is None:
+            return original(data, metadata, *args, **kwargs)
+        ctx.record("display", {"data": dict(data), "metadata": dict(metadata or {})})
+
+    publish._jobmagics_routing = True
+    display_pub.publish = publish
+
+
+class _DisplayHook(importlib.abc.MetaPathFinder):
+    """After IPython's display functions load in an agent, point them at :func:`display`."""
+
+    TARGET = "IPython.core.display_functions"
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.TARGET:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            original = module.display
+
+            def job_aware_display(*objs, **kwargs):
+                if context.current() is None:
+                    return original(*objs, **kwargs)
+                return display(*objs, **kwargs)
+
+            module.display = job_aware_display
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+def install_display_hook():
+    if not any(isinstance(f, _DisplayHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _DisplayHook())

@@ -1,0 +1,94 @@
+"""Running a job's work in the calling thread: code with a last expression, or a callable."""
+from __future__ import annotations
+
+import ast
+import itertools
+import linecache
+import traceback
+
+from .states import JobState
+
+_code_numbers = itertools.count(1)
+
+#: Files whose frames lead into a job's code; tracebacks start below them.
+INTERNAL_FILES = {__file__}
+
+
+class StopJob(BaseException):
+    """Raised inside a job's thread to stop it (cooperatively or asynchronously)."""
+
+
+class Work:
+    """What a job runs: ``code`` (+ optional ``init``) in ``namespace``, or ``fn(*args, **kwargs)``."""
+
+    def __init__(self, code=None, init=None, namespace=None, fn=None, args=(), kwargs=None):
+        self.code = code
+        self.init = init
+        self.namespace = dict(namespace or {})
+        self.fn = fn
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+
+
+def compile_cell(code, filename):
+    """Compile ``code`` like a notebook cell: body, and the last expression apart (or None)."""
+    tree = ast.parse(code, filename, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, filename, "exec")
+    return body, (compile(last, filename, "eval") if last is not None else None)
+
+
+def _register_source(code, label):
+    # Tracebacks from job code then show its lines, as they do for a cell.
+    filename = "<%s-%d>" % (label, next(_code_numbers))
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    return filename
+
+
+def run_work(work, emit):
+    """Run ``work``; ``emit(value)`` gets the result. Returns the result value (None if none)."""
+    if work.fn is not None:
+        value = work.fn(*work.args, **work.kwargs)
+    else:
+        namespace = work.namespace
+        namespace.setdefault("__name__", "__main__")
+        if work.init:
+            _run_code(work.init, namespace, "job-init")
+        value = _run_code(work.code or "", namespace, "job")
+    if value is not None:
+        emit(value)
+    return value
+
+
+def _run_code(code, namespace, label):
+    body, last = compile_cell(code, _register_source(code, label))
+    exec(body, namespace)
+    return eval(last, namespace) if last is not None else None
+
+
+def describe_exception(exc):
+    """The error record of an exception: name, message and traceback text without our frames."""
+    tb = exc.__traceback__
+    # Drop the frames that lead into the job so the traceback starts in the job's code.
+    while tb is not None and tb.tb_frame.f_code.co_filename in INTERNAL_FILES:
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return {"ename": type(exc).__name__, "evalue": str(exc), "traceback": text}
+
+
+def outcome_of(exc, stop_requested):
+    """(state, reason, error record or None) for how a job's work ended."""
+    if exc is None:
+        if stop_requested:
+            return JobState.Stopped, "stopped on request", None
+        return JobState.Completed, None, None
+    if isinstance(exc, StopJob) or (stop_requested and isinstance(exc, KeyboardInterrupt)):
+        return JobState.Stopped, "stopped on request", None
+    if isinstance(exc, SystemExit):
+        reason = "the job called sys.exit(%r)" % (exc.code,)
+        record = describe_exception(exc)
+        return JobState.Failed, reason, record
+    record = describe_exception(exc)
+    return JobState.Failed, "%s: %s" % (record["ename"], record["evalue"]), record

@@ -1,0 +1,117 @@
+"""Objects to bytes and back: pickle protocol 5 first, dill for what pickle cannot do.
+
+Large buffers (NumPy arrays, bytes-likes that support it) travel out of band as
+``PickleBuffer`` views, so the wire can send them without another copy.
+Functions and classes defined in a notebook (module ``__main__``) cannot be
+pickled by reference, since the other process has a different ``__main__``:
+those go to dill, which sends them by value. Modules go by name.
+"""
+from __future__ import annotations
+
+import importlib
+import io
+import pickle
+import types
+
+from .errors import SerializationError
+
+PICKLE = "pickle"
+DILL = "dill"
+
+
+class _NeedsDill(Exception):
+    pass
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        if isinstance(obj, types.ModuleType):
+            return importlib.import_module, (obj.__name__,)
+        if isinstance(obj, (types.FunctionType, type)) and getattr(obj, "__module__", None) == "__main__":
+            raise _NeedsDill()
+        if isinstance(obj, types.FunctionType) and obj.__name__ == "<lambda>":
+            raise _NeedsDill()
+        return NotImplemented
+
+
+class Payload:
+    """A serialized object: its codec, the pickle stream, and out-of-band buffers."""
+
+    __slots__ = ("codec", "data", "buffers")
+
+    def __init__(self, codec, data, buffers=()):
+        self.codec = codec
+        self.data = data
+        self.buffers = list(buffers)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data) + sum(memoryview(b).nbytes for b in self.buffers)
+
+
+def _dill():
+    try:
+        import dill
+    except ImportError:
+        return None
+    return dill
+
+
+def dumps(obj) -> Payload:
+    """Serialize ``obj``; SerializationError says why when neither pickle nor dill can."""
+    buffers = []
+    stream = io.BytesIO()
+    try:
+        _Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(obj)
+        return Payload(PICKLE, stream.getvalue(), [b.raw() for b in buffers])
+    except _NeedsDill:
+        first_error = "defined in the notebook (needs dill)"
+    except Exception as exc:
+        first_error = "%s: %s" % (type(exc).__name__, exc)
+    dill = _dill()
+    if dill is None:
+        raise SerializationError("cannot serialize a %s: %s, and dill is not installed"
+                                 % (type(obj).__name__, first_error))
+    buffers = []
+    try:
+        data = dill.dumps(obj, protocol=5, recurse=True, buffer_callback=buffers.append)
+    except Exception as exc:
+        raise SerializationError("cannot serialize a %s: %s" % (type(obj).__name__, _one_line(exc))) from exc
+    return Payload(DILL, data, [b.raw() for b in buffers])
+
+
+def loads(payload: Payload):
+    if payload.codec == PICKLE:
+        return pickle.loads(payload.data, buffers=payload.buffers)
+    if payload.codec == DILL:
+        dill = _dill()
+        if dill is None:
+            raise SerializationError("this object was sent with dill, which is not importable here")
+        return dill.loads(payload.data, buffers=payload.buffers)
+    raise SerializationError("unknown codec %r" % payload.codec)
+
+
+def _one_line(exc):
+    text = str(exc).strip().splitlines()
+    return "%s: %s" % (type(exc).__name__, text[0] if text else "")
+
+
+class Unshippable:
+    """Stands in for a job's output object that could not be sent back; shows what it was."""
+
+    def __init__(self, type_name, text, reason):
+        self.type_name = type_name
+        self.text = text
+        self.reason = reason
+
+    def __repr__(self):
+        return "<unshippable %s: %s>" % (self.type_name, self.text)
+
+
+def placeholder_for(obj, reason):
+    """The plain tuple an agent sends instead of an output object that cannot travel."""
+    try:
+        text = repr(obj)
+    except Exception:
+        text = "?"
+    return (type(obj).__name__, text[:2000], reason)

@@ -1,0 +1,40 @@
+"""The PowerShell-style job table, as text and as static HTML."""
+from __future__ import annotations
+
+import html
+
+COLUMNS = ("Id", "Name", "JobType", "State", "HasMoreData", "Location", "Command")
+_COMMAND_WIDTH = 40
+
+
+def _row(snapshot, indent=""):
+    command = " ".join(str(snapshot["command"]).split())
+    if len(command) > _COMMAND_WIDTH:
+        command = command[: _COMMAND_WIDTH - 3] + "..."
+    return (indent + str(snapshot["id"]), snapshot["name"], snapshot["job_type"], str(snapshot["state"]),
+            str(snapshot["has_more_data"]), snapshot["location"], command)
+
+
+def rows(jobs):
+    """Table rows for ``jobs``, each child job folded under its parent."""
+    out = []
+    for job in jobs:
+        out.append(_row(job.snapshot()))
+        for child in job.child_jobs:
+            out.append(_row(child.snapshot(), indent="  "))
+    return out
+
+
+def text_table(jobs):
+    body = rows(jobs)
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in body]
+    return "\n".join(lines)
+
+
+def html_table(jobs):
+    head = "".join("<th>%s</th>" % c for c in COLUMNS)
+    body = "".join("<tr>%s</tr>" % "".join("<td>%s</td>" % html.escape(v) for v in r) for r in rows(jobs))
+    return '<table class="jobmagics-jobs"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (head, body)

@@ -1,0 +1,121 @@
+"""Running jobs in threads of this process: ``ThreadJob`` in the kernel, every job in an agent."""
+from __future__ import annotations
+
+import ctypes
+import threading
+
+from . import context, rich, runner
+from .runner import StopJob, outcome_of, run_work
+from .states import JobState
+
+#: Seconds a stopped thread job gets to end before it is declared Stopped and abandoned.
+STOP_GRACE = 2.0
+
+runner.INTERNAL_FILES.add(__file__)
+
+
+class _Running:
+    """Book-keeping for one job's thread."""
+
+    def __init__(self, job, context_, thread):
+        self.job = job
+        self.context = context_
+        self.thread = thread
+        self.in_user_code = False
+        self.abandoned = False
+
+
+class ThreadHost:
+    """Starts a job's work in a daemon thread and stops it on request.
+
+    ``sink_for(job)`` gives the callable the job's streams are written to; by
+    default the job's own record log. Stopping sets the job's stop event (for
+    code that checks ``stop_requested()``) and raises ``StopJob`` in the thread,
+    which interrupts pure-Python loops; a thread blocked in a C call is waited
+    for ``STOP_GRACE`` seconds, then abandoned and its further output dropped.
+    """
+
+    job_type = "ThreadJob"
+
+    def __init__(self, sink_for=None, stop_grace=STOP_GRACE):
+        self._sink_for = sink_for or (lambda job: job._record)
+        self._stop_grace = stop_grace
+        self._lock = threading.Lock()
+        self._running = {}
+
+    def start(self, job, work):
+        context.install_routing()
+        rich.install_display_hook()
+        sink = self._sink_for(job)
+
+        def guarded_sink(stream, data):
+            if not entry.abandoned:
+                sink(stream, data)
+
+        ctx = context.JobContext(guarded_sink, job.stop_event)
+        thread = threading.Thread(target=self._run, args=(job, work, ctx), daemon=True,
+                                  name="jobmagics-%s" % (job.name or "job"))
+        entry = _Running(job, ctx, thread)
+        with self._lock:
+            self._running[job.instance_id] = entry
+        job._host = self
+        thread.start()
+        return job
+
+    def _run(self, job, work, ctx):
+        entry = self._running[job.instance_id]
+        context.bind(ctx)
+        exc = None
+        try:
+            try:
+                job._set_state(JobState.Running)
+                with self._lock:
+                    entry.in_user_code = True
+                run_work(work, ctx.emit)
+            except BaseException as error:  # the job's failure is data, not ours to raise
+                exc = error
+            finally:
+                with self._lock:
+                    entry.in_user_code = False
+        except StopJob as late_stop:  # an asynchronous stop that landed after the work
+            exc = exc or late_stop
+        try:
+            state, reason, error_record = outcome_of(exc, job.stop_event.is_set())
+            if error_record is not None:
+                ctx.record("error", error_record)
+            self._finish(job, state, reason)
+        finally:
+            context.bind(None)
+            with self._lock:
+                self._running.pop(job.instance_id, None)
+
+    def _finish(self, job, state, reason):
+        job._set_state(state, reason)
+
+    def stop(self, job):
+        with self._lock:
+            entry = self._running.get(job.instance_id)
+        if entry is None or job.finished:
+            return
+        job._set_state(JobState.Stopping)
+        job.stop_event.set()
+        with self._lock:
+            if entry.in_user_code and entry.thread.ident is not None:
+                _raise_in_thread(entry.thread.ident, StopJob)
+        if entry.thread is threading.current_thread():
+            return  # a job stopping itself ends when StopJob reaches the top of its thread
+        entry.thread.join(self._stop_grace)
+        if entry.thread.is_alive():
+            entry.abandoned = True
+            job._set_state(JobState.Stopped, "stopped; its thread was blocked in a call and was abandoned")
+
+    def shutdown(self):
+        with self._lock:
+            jobs = [e.job for e in self._running.values()]
+        for job in jobs:
+            self.stop(job)
+
+
+def _raise_in_thread(ident, exc_type):
+    """Raise ``exc_type`` in thread ``ident`` at its next Python instruction."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))

@@ -1,0 +1,195 @@
+"""The plain Python API: everything the magics do, as functions (spec section 7)."""
+from __future__ import annotations
+
+import atexit
+import inspect
+import sys
+import threading
+
+from . import capture, shipping
+from .agent.delivery import collapse, deliver
+from .agent.job import Job
+from .agent.registry import JobRegistry
+from .agent.runner import Work
+from .agent.threadhost import ThreadHost
+from .errors import JobStateError, UserInputError
+from .hosts.process import ProcessHost
+
+_lock = threading.Lock()
+_registry = None
+_thread_host = None
+_process_host = None
+
+
+def registry() -> JobRegistry:
+    """This process's job registry (one per kernel), created on first use."""
+    global _registry, _thread_host, _process_host
+    with _lock:
+        if _registry is None:
+            _registry = JobRegistry()
+            _thread_host = ThreadHost()
+            _process_host = ProcessHost()
+            atexit.register(shutdown)
+    return _registry
+
+
+def shutdown():
+    """Stop every job of this process and end every process they started."""
+    if _registry is None:
+        return
+    _registry.shutdown()
+    _process_host.shutdown()
+
+
+def _command_of(fn, args, kwargs):
+    parts = [repr(a) for a in args] + ["%s=%r" % kv for kv in kwargs.items()]
+    return "%s(%s)" % (getattr(fn, "__qualname__", repr(fn)), ", ".join(parts))
+
+
+def start_job(work, *args, name=None, thread=False, init=None, using=None, capture_names=True,
+              namespace=None, hidden=None, kwargs=None, python=None):
+    """Start ``work`` (code as a string, or a callable called with ``args``) and return its Job.
+
+    Code reads the variables of ``namespace`` (default: the caller's globals)
+    that it uses: the same objects in a thread job, copies in a process job.
+    ``using`` names the variables explicitly; ``capture_names=False`` sends none.
+    """
+    reg = registry()
+    kwargs = dict(kwargs or {})
+    if callable(work):
+        command, variables = _command_of(work, args, kwargs), {}
+    elif isinstance(work, str):
+        command = work
+        if namespace is None:
+            namespace = inspect.currentframe().f_back.f_globals
+        variables = _variables_for(work, init, namespace, using, capture_names, hidden)
+    else:
+        raise UserInputError("start_job needs code (a string) or a callable, not %s" % type(work).__name__)
+    host = _thread_host if thread else (_process_host if python is None else ProcessHost(python))
+    job = Job(command, host.job_type, name=name)
+    if thread:
+        job.shipped = shipping.references(variables)
+        job_work = Work(fn=work, args=args, kwargs=kwargs) if callable(work) else \
+            Work(code=work, init=init, namespace=variables)
+        reg.add(job)
+        return host.start(job, job_work)
+    if callable(work):
+        request, buffers, job.shipped = shipping.call_request(work, args, kwargs, command, name)
+    else:
+        request, buffers, job.shipped = shipping.code_request(work, init, variables, command, name)
+    reg.add(job)
+    try:
+        host.start(job, request, buffers)
+    except Exception:
+        reg.discard(job)  # nothing started: the registry is as it was (the id stays used)
+        raise
+    return job
+
+
+def _variables_for(code, init, namespace, using, capture_names, hidden):
+    capture.parse(code)
+    if init:
+        capture.parse(init, "init code")
+    if using is not None:
+        names = [n.strip() for n in (using.split(",") if isinstance(using, str) else using) if n.strip()]
+        missing = [n for n in names if n not in namespace]
+        if missing:
+            raise UserInputError("--using names variables that are not defined: %s" % ", ".join(missing))
+        return {n: namespace[n] for n in names}
+    if not capture_names:
+        return {}
+    return capture.notebook_names([init, code], namespace, hidden)
+
+
+def _jobs(refs):
+    reg = registry()
+    return reg.resolve_all(refs) if refs else reg.jobs()
+
+
+def get_job(*jobs, state=None, job_type=None, has_more_data=None, include_child_jobs=False):
+    """The jobs named (default: all), filtered like Get-Job."""
+    reg = registry()
+    selected = reg.resolve_all(jobs) if jobs else None
+    try:
+        return reg.select(selected, state=state, job_type=job_type, has_more_data=has_more_data,
+                          include_children=include_child_jobs)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def receive_job(*jobs, keep=False, wait=False, auto_remove=False):
+    """Deliver what the jobs produced since the last receive; their output objects as the value.
+
+    One object comes back as itself, several as a list, none as None. Text
+    streams are written to stdout/stderr, errors shown as tracebacks.
+    ``wait`` streams until the jobs finished; ``auto_remove`` then removes them.
+    """
+    if wait and keep:
+        raise UserInputError("--wait and --keep cannot be used together (the job would be drained)")
+    if auto_remove and not wait:
+        raise UserInputError("--auto-remove needs --wait")
+    targets = registry().resolve_all(jobs)
+    if not targets:
+        raise UserInputError("receive_job needs at least one job")
+    outputs = []
+    for job in targets:
+        outputs += _stream_until_done(job) if wait else deliver(job.records(keep=keep))
+    if auto_remove:
+        for job in targets:
+            job.remove()
+    return collapse(outputs)
+
+
+def _stream_until_done(job):
+    outputs = []
+    while True:
+        seen = job.activity
+        outputs += deliver(job.records(keep=False))
+        if job.finished and all(c.finished for c in job.child_jobs):
+            outputs += deliver(job.records(keep=False))
+            return outputs
+        job.wait_for_activity(seen)
+
+
+def wait_job(*jobs, any=False, timeout=None):  # noqa: A002 - the flag's name in the spec
+    """Block until all (or ``any``) of the jobs finished; the finished ones (a timeout is no error).
+
+    Interrupting (KeyboardInterrupt) stops the waiting, never the jobs.
+    """
+    targets = _jobs(jobs)
+    if timeout is not None and timeout < 0:
+        raise UserInputError("--timeout must not be negative")
+    try:
+        return registry().wait(targets, any_=any, timeout=timeout)
+    except KeyboardInterrupt:
+        print("wait_job: interrupted; the jobs keep running", file=sys.stderr)
+        return [j for j in targets if j.finished]
+
+
+def stop_job(*jobs):
+    """Stop the jobs: process trees terminated then killed, thread jobs cancelled."""
+    targets = registry().resolve_all(jobs)
+    if not targets:
+        raise UserInputError("stop_job needs at least one job")
+    for job in targets:
+        job.stop()
+    return targets
+
+
+def remove_job(*jobs, force=False, state=None):
+    """Forget finished jobs; running ones only with ``force`` (stopped first)."""
+    reg = registry()
+    if jobs:
+        targets = reg.resolve_all(jobs)
+        if state is not None:
+            targets = get_job(*jobs, state=state)
+    elif state is not None:
+        targets = get_job(state=state)
+    else:
+        raise UserInputError("remove_job needs jobs or a state")
+    running = [j for j in targets if not j.finished]
+    if running and not force:
+        raise JobStateError("job %s is %s: stop it first or use --force" % (running[0].name, running[0].state))
+    for job in targets:
+        reg.remove(job, force=force)
+    return targets

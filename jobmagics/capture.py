@@ -1,0 +1,97 @@
+"""Which notebook names a piece of code reads before (or without) defining them itself.
+
+A job sees the notebook variables its code reads, as the cell would. The
+analysis is static and errs towards capturing: a name read at the top level
+counts unless an earlier top-level statement bound it; a name read as a
+global inside a function, lambda, class or comprehension counts unless the
+code binds it at the top level anywhere.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import symtable
+
+from .errors import CodeSyntaxError
+
+def parse(code, what="job code"):
+    """Parse ``code`` or raise CodeSyntaxError with a one-line message."""
+    try:
+        return ast.parse(code, "<%s>" % what, "exec")
+    except SyntaxError as exc:
+        where = " (line %d)" % exc.lineno if exc.lineno else ""
+        raise CodeSyntaxError("%s does not parse%s: %s" % (what, where, exc.msg)) from None
+
+
+def _top_level_bindings(statement):
+    """Names a top-level statement binds in the module scope."""
+    bound = set()
+    for node in _walk_outer(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound
+
+
+def _walk_outer(node):
+    """Nodes of ``node`` that run in its own scope: nested scopes show only their header."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(current.decorator_list + current.args.defaults
+                         + [d for d in current.args.kw_defaults if d is not None])
+        elif isinstance(current, ast.Lambda):
+            stack.extend(current.args.defaults + [d for d in current.args.kw_defaults if d is not None])
+        elif isinstance(current, ast.ClassDef):
+            stack.extend(current.decorator_list + current.bases + [k.value for k in current.keywords])
+        elif isinstance(current, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            stack.append(current.generators[0].iter)  # the only part evaluated outside
+        else:
+            stack.extend(ast.iter_child_nodes(current))
+
+
+def _nested_global_reads(table):
+    names = set()
+    for child in table.get_children():
+        for symbol in child.get_symbols():
+            if symbol.is_referenced() and (symbol.is_global() or
+                                           (child.get_type() == "class" and not symbol.is_local())):
+                names.add(symbol.get_name())
+        names |= _nested_global_reads(child)
+    return names
+
+
+def free_names(code, what="job code", include_builtins=False):
+    """Names ``code`` reads that it does not define itself first."""
+    tree = parse(code, what)
+    bound, free = set(), set()
+    for statement in tree.body:
+        for node in _walk_outer(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
+                free.add(node.id)
+        bound |= _top_level_bindings(statement)
+    table = symtable.symtable(code, "<%s>" % what, "exec")
+    free |= _nested_global_reads(table) - bound
+    if include_builtins:
+        return free
+    return {name for name in free if not hasattr(builtins, name)}
+
+
+def notebook_names(codes, user_ns, hidden=None):
+    """The user-namespace entries the given code strings read, in a stable order."""
+    hidden = hidden or {}
+    wanted = set()
+    for code in codes:
+        if code:
+            wanted |= free_names(code, include_builtins=True)  # a notebook may shadow a builtin
+    return {name: user_ns[name] for name in sorted(wanted)
+            if name in user_ns and not name.startswith("_")
+            and not (name in hidden and hidden[name] is user_ns[name])}

@@ -1,0 +1,1 @@
+"""Where jobs run: threads of the kernel, or agents reached over a transport."""

@@ -1,0 +1,84 @@
+"""The kernel's end of one agent: handshake, requests, and frames turned into job events."""
+from __future__ import annotations
+
+import threading
+
+from ..agent import serialize, wire
+from ..agent.states import JobState
+from ..errors import AgentStartError, ProtocolMismatchError
+
+
+class AgentLink:
+    """Drives one agent over an opened transport; jobs are addressed by their kernel ids.
+
+    One reader thread applies the agent's frames to the kernel's Job objects:
+    records to their streams, state changes to their state machine.
+    """
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.writer = wire.FrameWriter(transport.writer)
+        self.jobs = {}  # kernel job id -> Job
+        self.hello = None
+        self.ended = threading.Event()
+        self.bye = False
+
+    def handshake(self):
+        frame = wire.read_frame(self.transport.reader)
+        if frame is None or frame.kind != wire.HELLO:
+            raise AgentStartError("the job process ended before it answered: %s"
+                                  % self.transport.exit_reason(5.0))
+        hello = frame.control or {}
+        if hello.get("protocol") != wire.PROTOCOL_VERSION:
+            raise ProtocolMismatchError("the agent speaks protocol %r, this jobmagics speaks %d"
+                                        % (hello.get("protocol"), wire.PROTOCOL_VERSION))
+        self.hello = hello
+        return hello
+
+    def start(self, job, request, buffers):
+        self.jobs[job.id] = job
+        self.writer.send(wire.START, request, job=job.id, buffers=buffers)
+
+    def stop(self, job):
+        self.writer.send(wire.STOP, {}, job=job.id)
+
+    def serve(self):
+        """Apply frames until the agent says goodbye or the stream ends."""
+        try:
+            while True:
+                try:
+                    frame = wire.read_frame(self.transport.reader)
+                except (EOFError, OSError, ValueError):
+                    frame = None
+                if frame is None:
+                    return
+                if frame.kind == wire.BYE:
+                    self.bye = True
+                    return
+                job = self.jobs.get(frame.job)
+                if job is None:
+                    continue
+                if frame.kind == wire.RECORDS:
+                    self._apply_records(job, frame)
+                elif frame.kind == wire.STATE:
+                    job._set_state(JobState(frame.control["state"]), frame.control.get("reason"))
+        finally:
+            self.ended.set()
+
+    def _apply_records(self, job, frame):
+        computer = None if job.location == "localhost" else job.location
+        for stream, data, stamp in frame.control:
+            if stream == "output":
+                data, stream = _decode_output(data, frame.buffers)
+            elif stream == "unshippable":
+                data, stream = serialize.Unshippable(*data), "output"
+                job._record("warning", "an output object of type %s could not be sent back: %s\n"
+                            % (data.type_name, data.reason), stamp, computer)
+            job._record(stream, data, stamp, computer)
+
+
+def _decode_output(description, buffers):
+    try:
+        return serialize.loads(wire.payload_from_control(description, buffers)), "output"
+    except Exception as exc:
+        return serialize.Unshippable("?", "<could not be loaded here>", str(exc)), "output"

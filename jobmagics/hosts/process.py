@@ -1,0 +1,76 @@
+"""``BackgroundJob``: each job in its own agent process on this machine."""
+from __future__ import annotations
+
+import threading
+
+from ..agent.states import JobState
+from ..transport.local import KILL_GRACE, LocalTransport
+from .agent import AgentLink
+
+
+class ProcessHost:
+    """Starts one agent process per job, ends it (and its process tree) with the job."""
+
+    job_type = "BackgroundJob"
+
+    def __init__(self, python=None, kill_grace=KILL_GRACE):
+        self.python = python
+        self.kill_grace = kill_grace
+        self._links = {}
+        self._lock = threading.Lock()
+
+    def start(self, job, request, buffers):
+        """Start the process now (errors raise here); the handshake runs in the background."""
+        transport = LocalTransport(self.python)
+        transport.open()
+        link = AgentLink(transport)
+        job._host = self
+        with self._lock:
+            self._links[job.instance_id] = link
+        request = dict(request, exit_when_done=True, job_type=self.job_type)
+        threading.Thread(target=self._run, args=(job, link, request, buffers), daemon=True,
+                         name="jobmagics-link-%s" % job.name).start()
+        return job
+
+    def _run(self, job, link, request, buffers):
+        transport = link.transport
+        try:
+            transport.send_bootstrap()
+            link.handshake()
+            link.start(job, request, buffers)
+            link.serve()
+        except Exception as exc:  # a broken agent fails its job, never the kernel
+            if not job.finished and job.state != JobState.Stopping:
+                job._record("error", {"ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
+                job._set_state(JobState.Failed, str(exc))
+        finally:
+            self._ended(job, link)
+
+    def _ended(self, job, link):
+        transport = link.transport
+        if not job.finished:
+            if job.state == JobState.Stopping:
+                job._set_state(JobState.Stopped, "stopped on request")
+            else:
+                reason = transport.exit_reason()
+                job._record("error", {"ename": "JobProcessDied", "evalue": reason, "traceback": ""})
+                job._set_state(JobState.Failed, reason)
+        transport.reap(self.kill_grace)
+        with self._lock:
+            self._links.pop(job.instance_id, None)
+
+    def stop(self, job):
+        with self._lock:
+            link = self._links.get(job.instance_id)
+        if link is None or job.finished:
+            return
+        job._set_state(JobState.Stopping)
+        job.stop_event.set()
+        link.transport.kill(self.kill_grace)
+        job.wait(self.kill_grace + 5)
+
+    def shutdown(self):
+        with self._lock:
+            links = list(self._links.values())
+        for link in links:
+            link.transport.kill(self.kill_grace)

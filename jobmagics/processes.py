@@ -1,0 +1,72 @@
+"""Ending process trees: terminate, wait a grace period, kill; and saying how a process ended."""
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+
+_SIGNAL_HINTS = {
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGKILL: "killed; the out-of-memory killer does this when memory runs out",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating-point exception",
+    signal.SIGTERM: "terminated",
+}
+
+
+def describe_returncode(code) -> str:
+    """A user's sentence for a process's return code (negative: the signal that ended it)."""
+    if code is None:
+        return "the process is still running"
+    if code >= 0:
+        return "the job's process exited with code %d" % code
+    number = -code
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = "signal %d" % number
+    hint = _SIGNAL_HINTS.get(number)
+    return "the job's process was ended by %s%s" % (name, " (%s)" % hint if hint else "")
+
+
+def group_members(pgid):
+    """Live (non-zombie) processes in process group ``pgid``."""
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    return members
+
+
+def tree(pid):
+    """The process ``pid`` and all its descendants, as far as they still exist."""
+    try:
+        root = psutil.Process(pid)
+        return [root] + root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def end_tree(pid, pgid=None, grace=3.0):
+    """Terminate ``pid``, its descendants and its process group; kill what is left after ``grace``."""
+    procs = {p.pid: p for p in tree(pid)}
+    if pgid is not None:
+        procs.update({p.pid: p for p in group_members(pgid)})
+    for proc in procs.values():
+        _signal(proc, signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(list(procs.values()), timeout=grace)
+    for proc in alive:
+        _signal(proc, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=grace)
+
+
+def _signal(proc, sig):
+    try:
+        proc.send_signal(sig)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass

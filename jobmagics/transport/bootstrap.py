@@ -1,0 +1,64 @@
+"""Starting an agent from nothing but a ``python3``: its source travels over the connection.
+
+The interpreter is started with a one-line program (:data:`BOOTSTRAP`) that
+reads a length-prefixed, compressed bundle of module sources from stdin,
+serves them to ``import`` from memory under the private package name
+``_jobmagics_agent`` (so an installed jobmagics of another version never
+mixes in), and runs the agent. Model: execnet's gateway bootstrap.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import zlib
+
+AGENT_PACKAGE = "_jobmagics_agent"
+
+# Kept to what Python 3.8 understands: it runs on the far side before anything else.
+BOOTSTRAP = r"""
+import sys, json, zlib, linecache, importlib, importlib.abc, importlib.util
+_r = sys.stdin.buffer
+_n = int(_r.readline())
+_blob = b""
+while len(_blob) < _n:
+    _part = _r.read(_n - len(_blob))
+    if not _part:
+        raise SystemExit("jobmagics bootstrap: connection closed while receiving the agent")
+    _blob += _part
+_src = json.loads(zlib.decompress(_blob).decode("utf-8"))
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name in _src["modules"]:
+            return importlib.util.spec_from_loader(name, self, is_package=name in _src["packages"])
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        name = module.__name__
+        filename = "<jobmagics-agent>/" + name.replace(".", "/") + ".py"
+        code = _src["modules"][name]
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        module.__file__ = filename
+        exec(compile(code, filename, "exec"), module.__dict__)
+sys.meta_path.insert(0, _Finder())
+importlib.import_module(_src["entry"]).main()
+""".strip()
+
+
+@functools.lru_cache(maxsize=None)
+def agent_bundle() -> bytes:
+    """The agent's modules as the length-prefixed bundle the bootstrap reads."""
+    root = pathlib.Path(__file__).resolve().parent.parent / "agent"
+    modules = {}
+    for path in sorted(root.glob("*.py")):
+        name = AGENT_PACKAGE if path.stem == "__init__" else "%s.%s" % (AGENT_PACKAGE, path.stem)
+        modules[name] = path.read_text(encoding="utf-8")
+    bundle = {"modules": modules, "packages": [AGENT_PACKAGE], "entry": AGENT_PACKAGE + ".main"}
+    blob = zlib.compress(json.dumps(bundle).encode("utf-8"), 6)
+    return b"%d\n" % len(blob) + blob
+
+
+def agent_command(python):
+    """The argv that starts an agent with ``python`` (a path, or a list such as [path, "-S"])."""
+    argv = [python] if isinstance(python, str) else list(python)
+    return argv + ["-u", "-c", BOOTSTRAP]

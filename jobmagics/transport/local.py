@@ -1,0 +1,85 @@
+"""An agent in a subprocess of this machine: the transport behind process jobs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from .. import processes
+from ..errors import AgentStartError
+from .base import Transport
+from .bootstrap import agent_bundle, agent_command
+
+#: Seconds a terminated job process gets before it is killed.
+KILL_GRACE = 3.0
+
+
+class LocalTransport(Transport):
+    """Starts ``python -c BOOTSTRAP`` in its own process session and talks over its pipes.
+
+    Its own session keeps Ctrl-C and the kernel's interrupts away from the job,
+    and makes the process group the unit that :meth:`kill` ends.
+    """
+
+    location = "localhost"
+
+    def __init__(self, python=None, cwd=None, env=None):
+        self.python = python or sys.executable
+        self.cwd = cwd or os.getcwd()
+        self.env = env
+        self.process = None
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
+
+    def open(self):
+        try:
+            self.process = subprocess.Popen(
+                agent_command(self.python), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, cwd=self.cwd, env=self.env, start_new_session=True)
+        except OSError as exc:
+            raise AgentStartError("cannot start %s: %s" % (self.python, exc.strerror or exc)) from exc
+        self.reader = self.process.stdout
+        self.writer = self.process.stdin
+
+    def send_bootstrap(self):
+        self.writer.write(agent_bundle())
+        self.writer.flush()
+
+    def close(self):
+        for stream in (self.process.stdin,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def kill(self, grace=KILL_GRACE):
+        if self.process is not None:
+            processes.end_tree(self.process.pid, pgid=self.process.pid, grace=grace)
+
+    def reap(self, grace=KILL_GRACE):
+        """After the agent exited: end whatever its job left behind in its process group."""
+        self.process.wait()
+        leftovers = processes.group_members(self.process.pid)
+        if leftovers:
+            processes.end_tree(self.process.pid, pgid=self.process.pid, grace=grace)
+        for stream in (self.process.stdout, self.process.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def exit_reason(self, timeout=5.0):
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return "the job's process stopped answering"
+        reason = processes.describe_returncode(code)
+        try:
+            tail = self.process.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):
+            tail = []
+        if tail:
+            reason += ": " + tail[-1]
+        return reason
