@@ -38,3 +38,13 @@ def html_table(jobs):
     head = "".join("<th>%s</th>" % c for c in COLUMNS)
     body = "".join("<tr>%s</tr>" % "".join("<td>%s</td>" % html.escape(v) for v in r) for r in rows(jobs))
     return '<table class="jobmagics-jobs"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (head, body)
+
+
+class JobList(list):
+    """A list of jobs that shows as one table."""
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(text_table(self) if self else "(no jobs)")
+
+    def _repr_html_(self):
+        return html_table(self) if self else "<p>(no jobs)</p>"

@@ -25,6 +25,7 @@ class ProcessHost:
         transport.open()
         link = AgentLink(transport)
         job._host = self
+        job._set_state(JobState.Running)  # its process runs from here on
         with self._lock:
             self._links[job.instance_id] = link
         request = dict(request, exit_when_done=True, job_type=self.job_type)

@@ -1,0 +1,194 @@
+"""The IPython magics: parse flags, call one API function, return its result.
+
+User mistakes become ``UsageError`` (one line, no traceback) and change nothing.
+``JOB`` arguments are ids, names (wildcards allowed), ``$var`` or a variable
+holding a Job (or a list of jobs).
+"""
+from __future__ import annotations
+
+import contextlib
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import api
+from .agent import context, rich
+from .agent.job import Job
+from .agent.table import JobList
+from .errors import UserInputError
+from .lineparse import split_flags
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Show a user's mistake as one line, as IPython does for its own magics."""
+    try:
+        yield
+    except UserInputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+jobs_argument = argument("jobs", nargs="*", metavar="JOB", help="job id, name (wildcards allowed), or $variable")
+
+
+@magics_class
+class JobMagics(Magics):
+    """PowerShell-style background jobs: %start_job, %get_job, %receive_job, %wait_job, ..."""
+
+    # ----- helpers -----------------------------------------------------------------
+    def _refs(self, words):
+        """Job refs with ``$var`` (and plain variables holding jobs) replaced by the jobs."""
+        refs = []
+        for word in words:
+            name = word[1:] if word.startswith("$") else None
+            value = self.shell.user_ns.get(name if name else word)
+            if name and name not in self.shell.user_ns:
+                raise UsageError("no variable named %r" % name)
+            if name or (isinstance(value, (Job, list)) and not _is_job_name(word)):
+                refs += _jobs_in(value, word)
+            else:
+                refs.append(word)
+        return refs
+
+    # ----- magics ------------------------------------------------------------------
+    @no_var_expand
+    @magic_arguments()
+    @argument("--name", "-n", help="the job's name (default Job<id>)")
+    @argument("--thread", action="store_true", help="run in a thread of the kernel (ThreadJob) instead of a process")
+    @argument("--init", metavar="CODE", help="code that runs first, in the job (like -InitializationScript)")
+    @argument("--using", metavar="V,..", help="send exactly these notebook variables (comma-separated)")
+    @argument("--no-capture", action="store_true", help="send no notebook variables")
+    @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%start_job)")
+    @line_cell_magic
+    def start_job(self, line, cell=None):
+        """Start code in the background and return its job at once (Start-Job, Start-ThreadJob).
+
+        The job sees the notebook variables its code reads: the same objects in
+        a thread job, copies in a process job. The value of the last expression
+        and every ``emit(obj)`` become its output; print, warnings, errors,
+        progress and display() go to its other streams until received.
+        """
+        args, code = split_flags(self.start_job.parser, line)
+        if cell is not None:
+            code = cell
+        if not code.strip():
+            raise UsageError("%start_job needs code to run")
+        with user_errors():
+            return api.start_job(code, name=args.name, thread=args.thread, init=args.init, using=args.using,
+                                 capture_names=not args.no_capture, namespace=self.shell.user_ns,
+                                 hidden=self.shell.user_ns_hidden)
+
+    @no_var_expand
+    @magic_arguments()
+    @jobs_argument
+    @argument("--state", help="only jobs in this state (Running, Completed, Failed, Stopped, ...)")
+    @argument("--type", dest="job_type", help="only jobs of this type (ThreadJob, BackgroundJob, RemoteJob)")
+    @argument("--has-more-data", action="store_true", help="only jobs with output not yet received")
+    @argument("--include-child-jobs", action="store_true", help="list child jobs as well")
+    @line_magic
+    def get_job(self, line):
+        """List jobs as a table (Get-Job); the value is the list of jobs."""
+        args = parse_argstring(self.get_job, line)
+        with user_errors():
+            return JobList(api.get_job(*self._refs(args.jobs), state=args.state, job_type=args.job_type,
+                                       has_more_data=True if args.has_more_data else None,
+                                       include_child_jobs=args.include_child_jobs))
+
+    @no_var_expand
+    @magic_arguments()
+    @jobs_argument
+    @argument("--keep", action="store_true", help="leave what was received in the job")
+    @argument("--wait", action="store_true", help="wait for the jobs to finish, streaming as they go")
+    @argument("--auto-remove", action="store_true", help="with --wait: remove the jobs afterwards")
+    @line_magic
+    def receive_job(self, line):
+        """Deliver what jobs produced since the last receive (Receive-Job).
+
+        Text goes to the cell, errors show as tracebacks, display data is
+        displayed; the output objects are the value: the object itself when
+        there is one, a list when several, nothing when none.
+        """
+        args = parse_argstring(self.receive_job, line)
+        if not args.jobs:
+            raise UsageError("%receive_job needs at least one job")
+        with user_errors():
+            return api.receive_job(*self._refs(args.jobs), keep=args.keep, wait=args.wait,
+                                   auto_remove=args.auto_remove)
+
+    @no_var_expand
+    @magic_arguments()
+    @jobs_argument
+    @argument("--any", action="store_true", help="return when any one of the jobs finished")
+    @argument("--timeout", type=float, metavar="SEC", help="give up waiting after SEC seconds (no error)")
+    @line_magic
+    def wait_job(self, line):
+        """Wait until the jobs (all, or any) finished; the value is the finished jobs (Wait-Job).
+
+        Interrupting the cell stops the waiting, not the jobs.
+        """
+        args = parse_argstring(self.wait_job, line)
+        with user_errors():
+            return JobList(api.wait_job(*self._refs(args.jobs), any=args.any, timeout=args.timeout))
+
+    @no_var_expand
+    @magic_arguments()
+    @jobs_argument
+    @line_magic
+    def stop_job(self, line):
+        """Stop jobs (Stop-Job): a process job's process tree is terminated, then killed; a thread job is cancelled."""
+        args = parse_argstring(self.stop_job, line)
+        if not args.jobs:
+            raise UsageError("%stop_job needs at least one job")
+        with user_errors():
+            api.stop_job(*self._refs(args.jobs))
+
+    @no_var_expand
+    @magic_arguments()
+    @jobs_argument
+    @argument("--force", action="store_true", help="stop running jobs first instead of refusing")
+    @argument("--state", help="remove the jobs in this state")
+    @line_magic
+    def remove_job(self, line):
+        """Forget finished jobs and their data (Remove-Job); running ones need --force."""
+        args = parse_argstring(self.remove_job, line)
+        with user_errors():
+            api.remove_job(*self._refs(args.jobs), force=args.force, state=args.state)
+
+
+def _is_job_name(word):
+    try:
+        api.registry().resolve(word)
+    except UserInputError:
+        return False
+    return True
+
+
+def _jobs_in(value, word):
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items or not all(isinstance(item, Job) for item in items):
+        raise UsageError("%s does not hold a job" % word)
+    return list(items)
+
+
+def _complete_jobs(shell, event):
+    jobs = api.registry().jobs(include_children=True)
+    return [str(j.id) for j in jobs] + [j.name for j in jobs]
+
+
+MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job")
+
+
+def load(shell):
+    api.registry()  # creates the registry and its shutdown hook now, not at the first job
+    context.install_routing()
+    rich.route_publisher(shell.display_pub)
+    shell.register_magics(JobMagics)
+    for name in MAGIC_NAMES:
+        shell.set_hook("complete_command", _complete_jobs, str_key="%" + name)
+
+
+def unload(shell):
+    for name in MAGIC_NAMES:
+        shell.magics_manager.magics["line"].pop(name, None)
+        shell.magics_manager.magics["cell"].pop(name, None)

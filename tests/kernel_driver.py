@@ -1,0 +1,101 @@
+"""A real IPython kernel driven over the Jupyter protocol, for tests and the demo check."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+from jupyter_client.manager import KernelManager
+
+
+class CellResult:
+    """What one executed cell sent back on iopub."""
+
+    def __init__(self):
+        self.stdout = ""
+        self.stderr = ""
+        self.results = []  # execute_result data bundles
+        self.displays = []  # display_data bundles
+        self.errors = []  # (ename, evalue, traceback lines)
+        self.reply = None
+
+    @property
+    def ok(self):
+        return self.reply is not None and self.reply["content"]["status"] == "ok" and not self.errors
+
+    @property
+    def text(self):
+        """The execute_result as plain text (or None)."""
+        return self.results[-1].get("text/plain") if self.results else None
+
+    def error_text(self):
+        return "\n".join("%s: %s" % (e[0], e[1]) for e in self.errors)
+
+    def hook(self, msg):
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            if content["name"] == "stdout":
+                self.stdout += content["text"]
+            else:
+                self.stderr += content["text"]
+        elif kind == "execute_result":
+            self.results.append(content["data"])
+        elif kind == "display_data":
+            self.displays.append(content["data"])
+        elif kind == "error":
+            self.errors.append((content["ename"], content["evalue"], content["traceback"]))
+
+
+def write_kernelspec(root, python=None):
+    """A kernelspec named 'jobmagics-test' that runs ipykernel with ``python``."""
+    spec_dir = os.path.join(root, "kernels", "jobmagics-test")
+    os.makedirs(spec_dir, exist_ok=True)
+    with open(os.path.join(spec_dir, "kernel.json"), "w") as fh:
+        json.dump({"argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                   "display_name": "jobmagics test", "language": "python"}, fh)
+    return root
+
+
+class Kernel:
+    """Start a kernel, run cells, shut it down (as a context manager)."""
+
+    def __init__(self, cwd=None, env=None):
+        self._root = tempfile.mkdtemp(prefix="jobmagics-kernelspec-")
+        write_kernelspec(self._root)
+        os.environ["JUPYTER_PATH"] = self._root + os.pathsep + os.environ.get("JUPYTER_PATH", "")
+        self.manager = KernelManager(kernel_name="jobmagics-test")
+        self._cwd = cwd
+        self._env = env
+        self.client = None
+
+    def start(self, timeout=60):
+        kwargs = {"cwd": self._cwd} if self._cwd else {}
+        if self._env is not None:
+            kwargs["env"] = self._env
+        self.manager.start_kernel(**kwargs)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=timeout)
+        return self
+
+    @property
+    def pid(self):
+        return self.manager.provisioner.process.pid
+
+    def run(self, code, timeout=60):
+        result = CellResult()
+        result.reply = self.client.execute_interactive(code, output_hook=result.hook, timeout=timeout,
+                                                       allow_stdin=False)
+        return result
+
+    def shutdown(self, now=False):
+        if self.client is not None:
+            self.client.stop_channels()
+        self.manager.shutdown_kernel(now=now)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.shutdown()
