@@ -36,6 +36,8 @@ def _top_level_bindings(statement):
                 bound.add((alias.asname or alias.name).split(".")[0])
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
+        elif isinstance(node, _Bind) and node.name:
+            bound.add(node.name)
     return bound
 
 
@@ -69,15 +71,59 @@ def _nested_global_reads(table):
     return names
 
 
+def _scan_block(statements, bound, free):
+    """Walk statements in execution order: a read counts if nothing bound the name before it."""
+    for statement in statements:
+        parts = _compound_parts(statement)
+        if parts is None:
+            _note_reads(statement, bound, free)
+            bound |= _top_level_bindings(statement)
+            continue
+        for part in parts:
+            if isinstance(part, list):
+                _scan_block(part, bound, free)
+            else:
+                _note_reads(part, bound, free)
+                bound |= _top_level_bindings(part)
+
+
+def _compound_parts(statement):
+    """A compound statement's pieces in the order they run; None for a simple statement."""
+    if isinstance(statement, (ast.For, ast.AsyncFor)):
+        return [statement.iter, statement.target, statement.body, statement.orelse]
+    if isinstance(statement, (ast.If, ast.While)):
+        return [statement.test, statement.body, statement.orelse]
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        items = [x for item in statement.items for x in (item.context_expr, item.optional_vars) if x is not None]
+        return items + [statement.body]
+    if isinstance(statement, ast.Try):
+        handlers = [h for handler in statement.handlers for h in ([handler.type] if handler.type else [])
+                    + [_Bind(handler.name)] + [handler.body]]
+        return [statement.body] + handlers + [statement.orelse, statement.finalbody]
+    return None
+
+
+class _Bind(ast.AST):
+    """A pseudo-node that only binds a name (an ``except ... as name``)."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+
+def _note_reads(node, bound, free):
+    if isinstance(node, _Bind):
+        return
+    for child in _walk_outer(node):
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load) and child.id not in bound:
+            free.add(child.id)
+
+
 def free_names(code, what="job code", include_builtins=False):
     """Names ``code`` reads that it does not define itself first."""
     tree = parse(code, what)
     bound, free = set(), set()
-    for statement in tree.body:
-        for node in _walk_outer(statement):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
-                free.add(node.id)
-        bound |= _top_level_bindings(statement)
+    _scan_block(tree.body, bound, free)
     table = symtable.symtable(code, "<%s>" % what, "exec")
     free |= _nested_global_reads(table) - bound
     if include_builtins:

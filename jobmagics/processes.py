@@ -4,7 +4,12 @@ from __future__ import annotations
 import os
 import signal
 
-import psutil
+def _psutil():
+    # Imported on use: job code that imports jobmagics in a bare process must not need psutil.
+    import psutil
+
+    return psutil
+
 
 _SIGNAL_HINTS = {
     signal.SIGSEGV: "segmentation fault",
@@ -33,6 +38,7 @@ def describe_returncode(code) -> str:
 
 def group_members(pgid):
     """Live (non-zombie) processes in process group ``pgid``."""
+    psutil = _psutil()
     members = []
     for proc in psutil.process_iter(["pid", "status"]):
         try:
@@ -45,6 +51,7 @@ def group_members(pgid):
 
 def tree(pid):
     """The process ``pid`` and all its descendants, as far as they still exist."""
+    psutil = _psutil()
     try:
         root = psutil.Process(pid)
         return [root] + root.children(recursive=True)
@@ -54,6 +61,7 @@ def tree(pid):
 
 def end_tree(pid, pgid=None, grace=3.0):
     """Terminate ``pid``, its descendants and its process group; kill what is left after ``grace``."""
+    psutil = _psutil()
     procs = {p.pid: p for p in tree(pid)}
     if pgid is not None:
         procs.update({p.pid: p for p in group_members(pgid)})
@@ -66,6 +74,7 @@ def end_tree(pid, pgid=None, grace=3.0):
 
 
 def _signal(proc, sig):
+    psutil = _psutil()
     try:
         proc.send_signal(sig)
     except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -166,16 +166,27 @@ def _work_from(spec, buffers):
         return serialize.loads(wire.payload_from_control(description, buffers))
 
     namespace = {name: load(d) for name, d in (spec.get("variables") or {}).items()}
-    namespace.setdefault("display", rich.display)
     if spec.get("fn") is not None:
         return Work(fn=load(spec["fn"]), args=load(spec["args"]), kwargs=load(spec["kwargs"]))
     return Work(code=spec.get("code"), init=spec.get("init"), namespace=namespace)
 
 
+_exiting = threading.Event()
+
+
+def _on_sigterm(signum, frame):
+    # While the agent ends its own process group it ignores its own SIGTERM;
+    # any other SIGTERM ends it as the default action would.
+    if _exiting.is_set():
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _end_process_group():
-    # The kernel side kills the group for good; this covers a kernel that vanished.
+    """Terminate what the jobs left running in this process group (the kernel finishes the job)."""
     if os.getpgrp() == os.getpid():
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _exiting.set()
         try:
             os.killpg(os.getpgrp(), signal.SIGTERM)
         except OSError:
@@ -193,6 +204,7 @@ def take_over_descriptors():
 
 
 def main():
+    signal.signal(signal.SIGTERM, _on_sigterm)  # handlers can only be set from the main thread
     proto_in, proto_out = take_over_descriptors()
     agent = Agent(proto_in, proto_out)
     agent.capture = FdCapture(agent._fd_owner)

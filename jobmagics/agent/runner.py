@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import itertools
 import linecache
 import traceback
@@ -54,6 +55,9 @@ def run_work(work, emit):
     else:
         namespace = work.namespace
         namespace.setdefault("__name__", "__main__")
+        if not hasattr(builtins, "display"):  # IPython puts it there; elsewhere jobs get ours
+            from .rich import display
+            namespace.setdefault("display", display)
         if work.init:
             _run_code(work.init, namespace, "job-init")
         value = _run_code(work.code or "", namespace, "job")

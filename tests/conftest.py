@@ -1,0 +1,44 @@
+"""Shared fixtures: leak checks after every test, and the hosts the job contract runs on."""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import psutil
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+def _children():
+    return {p.pid: p for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes(request):
+    """After each test, every process the test started must be gone (kernels of module fixtures aside)."""
+    before = set(_children())
+    yield
+    allowed = set(before)
+    for name in request.fixturenames:
+        if name.endswith("kernel"):
+            value = request.getfixturevalue(name)
+            pid = getattr(value, "pid", None)
+            if pid:
+                allowed.add(pid)
+    extra = [p for pid, p in _children().items() if pid not in allowed]
+    # Processes of a finished job are reaped by the job's link thread: wait for those exits.
+    _gone, alive = psutil.wait_procs(extra, timeout=15)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, "processes left behind: %s" % [(p.pid, p.cmdline()[:3]) for p in alive]
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_job_threads():
+    """Every thread a test's jobs started has ended by the end of the test (abandoned ones aside)."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name.startswith("jobmagics-link-"):
+            thread.join(15)
+            assert not thread.is_alive(), "job link thread still running: %s" % thread.name

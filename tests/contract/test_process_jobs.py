@@ -1,0 +1,102 @@
+"""What only process jobs do: isolation from crashes, process trees, a self-contained agent."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import psutil
+import pytest
+
+import jobmagics
+from jobmagics import JobState
+
+
+def run(code, timeout=60, **kwargs):
+    job = jobmagics.start_job(code, namespace={}, **kwargs)
+    assert job.wait(timeout), "job did not finish: %r" % job
+    return job
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("import os\nos._exit(7)", "the job's process exited with code 7"),
+    ("import ctypes\nctypes.string_at(0)", "the job's process was ended by SIGSEGV (segmentation fault)"),
+    ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+     "the job's process was ended by SIGKILL (killed; the out-of-memory killer does this when memory runs out)"),
+])
+def test_a_dying_process_fails_its_job_with_a_reason(code, reason):
+    job = run(code)
+    assert job.state == JobState.Failed and job.reason == reason
+    assert job.error[0].evalue == reason
+
+
+def test_running_out_of_memory_fails_the_job_not_the_kernel():
+    code = ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "hog = bytearray(4 << 30)")
+    job = run(code)
+    assert job.state == JobState.Failed and job.reason.startswith("MemoryError")
+
+
+def test_output_of_child_processes_is_captured():
+    job = run("import subprocess\nsubprocess.run(['sh', '-c', 'echo from-child; echo child-err >&2'])")
+    assert "from-child" in job.stdout and "child-err" in job.stderr
+
+
+def test_the_process_ends_when_the_job_finishes():
+    job = run("from jobmagics import emit\nimport os\nemit(os.getpid())")
+    pid = job.receive()[0]
+    assert pid != os.getpid()
+    gone, alive = psutil.wait_procs([psutil.Process(pid)] if psutil.pid_exists(pid) else [], timeout=15)
+    assert not alive
+
+
+def test_grandchildren_left_running_by_a_finished_job_are_ended():
+    job = run("import subprocess\nfrom jobmagics import emit\nemit(subprocess.Popen(['sleep', '600']).pid)")
+    pid = job.receive()[0]
+    if psutil.pid_exists(pid):
+        _gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=15)
+        assert not alive
+
+
+def test_stop_ends_the_whole_process_tree():
+    code = ("import subprocess\nfrom jobmagics import emit\n"
+            "child = subprocess.Popen(['sh', '-c', 'sleep 600 & echo $!; wait'], stdout=subprocess.PIPE)\n"
+            "emit([child.pid, int(child.stdout.readline())])\nchild.wait()")
+    job = jobmagics.start_job(code, namespace={})
+    while len(job.output) < 1:
+        assert not job.finished, job.reason
+        job.wait_for_activity(job.activity, timeout=10)
+    pids = job.output[0]
+    job.stop()
+    assert job.state == JobState.Stopped and job.reason == "stopped on request"
+    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=15)
+    assert not alive
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs the system python3")
+def test_agent_runs_on_a_bare_python_without_jobmagics_or_dill(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the job's working directory: no jobmagics source there either
+    code = ("import sys\nfrom jobmagics import emit, progress\nimport jobmagics\n"
+            "progress(50, status='half')\n"
+            "try:\n    import dill\n    has_dill = True\nexcept ImportError:\n    has_dill = False\n"
+            "emit((jobmagics.__doc__, has_dill, sys.flags.no_site))\nprint('bare ok')\nvalue * 2")
+    job = jobmagics.start_job(code, namespace={"value": 21}, python=["/usr/bin/python3", "-S"])
+    assert job.wait(60)
+    assert job.state == JobState.Completed, job.reason
+    doc, has_dill, no_site = job.output[0]
+    assert "stand-in" in doc and has_dill is False and no_site == 1
+    assert job.progress[0]["percent"] == 50.0
+    assert job.stdout == "bare ok\n" and job.output[1] == 42
+
+
+def test_a_python_that_cannot_start_is_a_clear_error_and_nothing_is_registered():
+    before = len(jobmagics.api.registry())
+    with pytest.raises(jobmagics.errors.AgentStartError, match="cannot start /nonexistent/python"):
+        jobmagics.start_job("1", namespace={}, python="/nonexistent/python")
+    assert len(jobmagics.api.registry()) == before
+
+
+def test_a_python_too_broken_to_run_the_agent_fails_the_job_with_its_message():
+    false = shutil.which("false")
+    job = jobmagics.start_job("1", namespace={}, python=false)
+    assert job.wait(30)
+    assert job.state == JobState.Failed and "exited with code 1" in job.reason

@@ -1,0 +1,39 @@
+"""What only thread jobs do: the same objects, and stopping code that is blocked."""
+from __future__ import annotations
+
+import threading
+
+import jobmagics
+from jobmagics import JobState
+
+
+def test_thread_jobs_see_the_same_objects():
+    shared = []
+    job = jobmagics.start_job("shared.append('from job')\nshared", thread=True, namespace={"shared": shared})
+    assert job.wait(30)
+    assert job.receive()[0] is shared and shared == ["from job"]
+
+
+def test_a_thread_blocked_in_a_call_is_abandoned_after_the_grace_period():
+    release = threading.Event()
+    started = threading.Event()
+    code = "started.set()\nrelease.wait()\nprint('after release')"
+    job = jobmagics.start_job(code, thread=True, namespace={"release": release, "started": started})
+    assert started.wait(30)
+    job.stop()
+    assert job.state == JobState.Stopped and "abandoned" in job.reason
+    release.set()  # the thread ends now; what it prints after being abandoned is dropped
+    for thread in threading.enumerate():
+        if thread.name == "jobmagics-%s" % job.name:
+            thread.join(30)
+    assert "after release" not in job.stdout
+
+
+def test_code_can_check_stop_requested_and_return_cleanly():
+    started = threading.Event()
+    code = ("from jobmagics import stop_requested\nstarted.set()\nimport time\n"
+            "while not stop_requested():\n    time.sleep(0.01)\nprint('cleaned up')")
+    job = jobmagics.start_job(code, thread=True, namespace={"started": started})
+    assert started.wait(30)
+    job.stop()
+    assert job.state == JobState.Stopped

@@ -1,0 +1,93 @@
+import pytest
+
+from jobmagics.agent.errors import JobError
+from jobmagics.agent.job import Job
+from jobmagics.agent.states import JobState
+
+
+def make_job():
+    return Job("1 + 1", "ThreadJob")
+
+
+def test_new_job_fields():
+    job = make_job()
+    assert job.state == JobState.NotStarted
+    assert job.location == "localhost" and job.command == "1 + 1"
+    assert job.has_more_data is False and job.child_jobs == []
+
+
+def test_transitions_set_times_and_notify_callbacks_outside_the_lock():
+    job = make_job()
+    seen = []
+    job.add_state_callback(lambda j, old, new: seen.append((old, new, j.snapshot()["state"])))
+    assert job._set_state(JobState.Running)
+    assert job.begin_time is not None and job.end_time is None
+    assert job._set_state(JobState.Completed)
+    assert job.end_time >= job.begin_time
+    assert seen == [(JobState.NotStarted, JobState.Running, JobState.Running),
+                    (JobState.Running, JobState.Completed, JobState.Completed)]
+
+
+def test_a_finished_job_never_changes_state_again():
+    job = make_job()
+    job._set_state(JobState.Running)
+    job._set_state(JobState.Stopped, "stopped on request")
+    assert job._set_state(JobState.Completed) is False
+    assert job.state == JobState.Stopped and job.reason == "stopped on request"
+
+
+def test_illegal_transition_is_a_bug_not_silence():
+    job = make_job()
+    job._set_state(JobState.Running)
+    job._set_state(JobState.Stopping)
+    with pytest.raises(RuntimeError, match="Stopping -> Running"):
+        job._set_state(JobState.Running)
+
+
+def test_wait_times_out_without_error_then_returns_true_once_finished():
+    job = make_job()
+    assert job.wait(timeout=0.01) is False
+    job._set_state(JobState.Running)
+    job._set_state(JobState.Completed)
+    assert job.wait(timeout=0) is True
+
+
+def test_streams_read_without_consuming_and_receive_drains(capsys):
+    job = make_job()
+    job._record("stdout", "hello\n")
+    job._record("output", 42)
+    job._record("error", {"ename": "ValueError", "evalue": "bad", "traceback": "Traceback...\nValueError: bad\n"})
+    assert job.stdout == "hello\n" and job.output == [42]
+    assert isinstance(job.error[0], JobError) and job.error[0].ename == "ValueError"
+    assert job.has_more_data
+    assert job.receive(keep=True) == [42]
+    assert job.has_more_data
+    assert job.receive() == [42]
+    assert not job.has_more_data and job.receive() == []
+    out = capsys.readouterr()
+    assert out.out.count("hello\n") == 2
+    assert "ValueError: bad" in out.err
+
+
+def test_parent_state_follows_children():
+    parent = Job("x", "RemoteJob")
+    a, b = Job("x", "RemoteJob", location="a"), Job("x", "RemoteJob", location="b")
+    parent._add_child(a)
+    parent._add_child(b)
+    a._set_state(JobState.Running)
+    assert parent.state == JobState.Running
+    a._set_state(JobState.Failed)
+    assert parent.state == JobState.Running
+    b._set_state(JobState.Running)
+    b._set_state(JobState.Completed)
+    assert parent.state == JobState.Failed
+    b._record("output", 1)
+    assert parent.has_more_data
+
+
+def test_activity_counter_wakes_streaming_waits():
+    job = make_job()
+    seen = job.activity
+    assert job.wait_for_activity(seen, timeout=0.01) is False
+    job._record("stdout", "x")
+    assert job.wait_for_activity(seen, timeout=0) is True

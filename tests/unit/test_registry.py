@@ -1,0 +1,79 @@
+import pytest
+
+from jobmagics.agent.errors import JobNotFoundError, JobStateError
+from jobmagics.agent.job import Job
+from jobmagics.agent.registry import JobRegistry
+from jobmagics.agent.states import JobState
+
+
+def add(reg, name=None, job_type="ThreadJob"):
+    return reg.add(Job("pass", job_type, name=name))
+
+
+def finish(job, state=JobState.Completed):
+    job._set_state(JobState.Running)
+    job._set_state(state)
+
+
+def test_ids_count_up_are_never_reused_and_default_names_follow_them():
+    reg = JobRegistry()
+    a, b = add(reg), add(reg)
+    assert (a.id, a.name, b.id) == (1, "Job1", 2)
+    finish(a)
+    reg.remove(a)
+    c = add(reg, name="mine")
+    assert c.id == 3 and c.name == "mine"
+
+
+def test_resolve_by_id_name_wildcard_instance_id_and_object():
+    reg = JobRegistry()
+    a, b, c = add(reg, "load-1"), add(reg, "load-2"), add(reg, "other")
+    assert reg.resolve(1) == [a] and reg.resolve("2") == [b]
+    assert reg.resolve("other") == [c]
+    assert reg.resolve("load-*") == [a, b]
+    assert reg.resolve(str(c.instance_id)) == [c]
+    assert reg.resolve(b) == [b]
+    assert reg.resolve_all(["load-*", 1, "other"]) == [a, b, c]
+
+
+@pytest.mark.parametrize("ref, message", [(9, "no job with id 9"), ("nope", "no job with id or name 'nope'")])
+def test_unknown_refs_are_one_line_errors(ref, message):
+    reg = JobRegistry()
+    add(reg)
+    with pytest.raises(JobNotFoundError, match=message):
+        reg.resolve(ref)
+
+
+def test_select_filters_like_get_job():
+    reg = JobRegistry()
+    a, b = add(reg), add(reg, job_type="BackgroundJob")
+    finish(a)
+    b._set_state(JobState.Running)
+    b._record("stdout", "x")
+    assert reg.select(state="completed") == [a]
+    assert reg.select(job_type="BackgroundJob") == [b]
+    assert reg.select(has_more_data=True) == [b]
+    with pytest.raises(ValueError):
+        reg.select(state="Done")
+
+
+def test_remove_refuses_a_running_job_without_force():
+    reg = JobRegistry()
+    job = add(reg)
+    job._set_state(JobState.Running)
+    with pytest.raises(JobStateError, match="Job1 is Running"):
+        reg.remove(job)
+    assert reg.resolve(1) == [job]
+
+
+def test_wait_all_any_and_timeout():
+    reg = JobRegistry()
+    a, b = add(reg), add(reg)
+    a._set_state(JobState.Running)
+    b._set_state(JobState.Running)
+    assert reg.wait([a, b], timeout=0.01) == []
+    a._set_state(JobState.Completed)
+    assert reg.wait([a, b], any_=True) == [a]
+    assert reg.wait([a, b], timeout=0.01) == [a]
+    b._set_state(JobState.Failed)
+    assert reg.wait([a, b]) == [a, b]

@@ -1,0 +1,54 @@
+import math
+import pickle
+import socket
+
+import numpy as np
+import pytest
+
+from jobmagics.agent import serialize
+from jobmagics.agent.errors import SerializationError
+
+
+def roundtrip(obj):
+    payload = serialize.dumps(obj)
+    return payload, serialize.loads(payload)
+
+
+def test_plain_objects_use_pickle():
+    payload, value = roundtrip({"a": [1, 2.5, "x"]})
+    assert payload.codec == serialize.PICKLE and value == {"a": [1, 2.5, "x"]}
+
+
+def test_numpy_buffers_travel_out_of_band():
+    array = np.arange(1_000_000, dtype=np.float64)
+    payload, value = roundtrip(array)
+    assert len(payload.buffers) == 1 and memoryview(payload.buffers[0]).nbytes == array.nbytes
+    assert len(payload.data) < 1000
+    np.testing.assert_array_equal(value, array)
+
+
+def test_modules_go_by_name():
+    payload, value = roundtrip(math)
+    assert value is math and payload.codec == serialize.PICKLE
+
+
+def test_notebook_functions_and_lambdas_use_dill():
+    namespace = {"__name__": "__main__"}
+    exec("scale = 3\ndef triple(v):\n    return v * scale\n", namespace)
+    payload = serialize.dumps(namespace["triple"])
+    assert payload.codec == serialize.DILL
+    # Loaded where __main__ has no 'triple' nor 'scale', as in another process.
+    assert serialize.loads(payload)(2) == 6
+    assert serialize.loads(serialize.dumps(lambda v: v + 1))(1) == 2
+
+
+def test_unserializable_objects_raise_with_their_type():
+    with socket.socket() as sock, pytest.raises(SerializationError, match="cannot serialize a socket"):
+        serialize.dumps(sock)
+    with pytest.raises(SerializationError, match="generator"):
+        serialize.dumps(i for i in range(3))
+
+
+def test_placeholder_is_plain_data():
+    placeholder = serialize.placeholder_for(object(), "why")
+    assert pickle.loads(pickle.dumps(placeholder))[0] == "object"
