@@ -1,0 +1,83 @@
+"""When the kernel ends, its jobs and every process they started end too (no orphans)."""
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+
+from kernel_driver import Kernel
+
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
+
+SPAWN_TREE = """%%start_job --name tree
+import subprocess
+from jobmagics import emit
+child = subprocess.Popen(['sh', '-c', 'sleep 600 & echo $!; wait'], stdout=subprocess.PIPE)
+emit([child.pid, int(child.stdout.readline())])
+child.wait()
+"""
+
+
+def start_tree(kernel):
+    """Start a process job with a child and a grandchild; the pids of job process, child, grandchild."""
+    assert kernel.run("%load_ext jobmagics").ok
+    assert kernel.run(SPAWN_TREE).ok
+    assert kernel.run("%start_job --thread --name spinning while True: pass").ok
+    result = kernel.run("tree = %get_job tree\ntree = tree[0]\n"
+                        "while not tree.output:\n    tree.wait_for_activity(tree.activity, 30)\n"
+                        "import jobmagics\nlink = jobmagics.api._process_host._links[tree.instance_id]\n"
+                        "[link.transport.pid] + tree.output[0]")
+    assert result.ok, result.stderr + result.error_text()
+    pids = eval(result.text)
+    assert len(pids) == 3 and all(psutil.pid_exists(p) for p in pids)
+    return [psutil.Process(p) for p in pids]
+
+
+def assert_all_gone(procs):
+    _gone, alive = psutil.wait_procs(procs, timeout=30)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, "still running: %s" % [(p.pid, p.cmdline()) for p in alive]
+
+
+def test_kernel_shutdown_ends_every_job_process():
+    kernel = Kernel().start()
+    try:
+        procs = start_tree(kernel)
+    finally:
+        kernel.shutdown()
+    assert_all_gone(procs)
+
+
+def test_kernel_restart_ends_every_job_process():
+    kernel = Kernel().start()
+    try:
+        procs = start_tree(kernel)
+        kernel.manager.restart_kernel()
+        kernel.client.wait_for_ready(timeout=60)
+        assert_all_gone(procs)
+        assert kernel.run("1 + 1").text == "2"
+    finally:
+        kernel.shutdown()
+
+
+def test_killed_kernel_leaves_no_job_process_behind():
+    kernel = Kernel().start()
+    try:
+        procs = start_tree(kernel)
+        os.kill(kernel.pid, signal.SIGKILL)
+        assert_all_gone(procs)
+    finally:
+        kernel.shutdown(now=True)
+
+
+def test_an_ipython_profile_can_load_the_extension(tmp_path):
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text('c.InteractiveShellApp.extensions = ["jobmagics"]\n')
+    env = dict(os.environ, IPYTHONDIR=str(tmp_path))
+    with Kernel(env=env) as kernel:
+        result = kernel.run("j = %start_job --thread 6 * 7\n%wait_job $j\n%receive_job $j")
+        assert result.ok, result.stderr
+        assert result.text == "42"
