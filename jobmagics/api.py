@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import inspect
+import signal
 import sys
 import threading
 
@@ -132,22 +134,51 @@ def receive_job(*jobs, keep=False, wait=False, auto_remove=False):
     if not targets:
         raise UserInputError("receive_job needs at least one job")
     outputs = []
-    for job in targets:
-        outputs += _stream_until_done(job) if wait else deliver(job.records(keep=keep))
+    try:
+        for job in targets:
+            if wait:
+                _stream_until_done(job, outputs)
+            else:
+                _deliver_all(job, outputs, keep=keep)
+    except KeyboardInterrupt:
+        # What was taken from the jobs has been shown; its objects are the value, not lost.
+        print("receive_job: interrupted; returning what was received, the jobs keep running", file=sys.stderr)
+        return collapse(outputs)
     if auto_remove:
         for job in targets:
             job.remove()
     return collapse(outputs)
 
 
-def _stream_until_done(job):
-    outputs = []
+@contextlib.contextmanager
+def _interrupt_deferred():
+    """Hold Ctrl-C back until the block ends: records taken from a job must all be delivered."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
+def _deliver_all(job, outputs, keep=False):
+    with _interrupt_deferred():
+        deliver(job.records(keep=keep), outputs)
+
+
+def _stream_until_done(job, outputs):
+    """Deliver as the job goes until it finished."""
     while True:
         seen = job.activity
-        outputs += deliver(job.records(keep=False))
+        _deliver_all(job, outputs)
         if job.finished and all(c.finished for c in job.child_jobs):
-            outputs += deliver(job.records(keep=False))
-            return outputs
+            _deliver_all(job, outputs)
+            return
         job.wait_for_activity(seen)
 
 

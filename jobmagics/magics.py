@@ -71,6 +71,8 @@ class JobMagics(Magics):
         """
         args, code = split_flags(self.start_job.parser, line)
         if cell is not None:
+            if code:
+                raise UsageError("%%%%start_job takes only flags on its line, not code: %r" % code)
             code = cell
         if not code.strip():
             raise UsageError("%start_job needs code to run")

@@ -29,9 +29,9 @@ def show_display(item):
     sys.stdout.write(str(item["data"].get("text/plain", "")) + "\n")
 
 
-def deliver(records):
-    """Show every record's data and return the output objects, in order."""
-    outputs = []
+def deliver(records, outputs=None):
+    """Show every record's data; the output objects are appended to ``outputs`` (returned)."""
+    outputs = [] if outputs is None else outputs
     for record in records:
         stream, data = record.stream, record.data
         if stream == "output":

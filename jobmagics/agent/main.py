@@ -83,7 +83,7 @@ class Agent:
         self.writer = wire.FrameWriter(proto_out)
         self.outbox = Outbox(self.writer)
         self.registry = JobRegistry()
-        self.host = ThreadHost(sink_for=self._sink_for)
+        self.host = ThreadHost(sink_for=self._sink_for, before_finish=self._before_finish)
         self.kernel_ids = {}  # agent job -> the kernel's id for it (frames carry the kernel's)
         self.exit_when_done = False
         self.capture = None
@@ -111,9 +111,11 @@ class Agent:
         self.registry.add(job)
         self.host.start(job, work)
 
+    def _before_finish(self, job):
+        if self.capture is not None:
+            self.capture.drain()  # while the job still runs, so the output is still its own
+
     def _on_state(self, job, old, new):
-        if new.finished and self.capture is not None:
-            self.capture.drain()
         self.outbox.state(self.kernel_ids[job.instance_id], new, job.reason)
         if new.finished and self.exit_when_done:
             threading.Thread(target=self.finish, name="jobmagics-agent-exit", daemon=True).start()
@@ -147,7 +149,7 @@ class Agent:
         if kernel_gone:
             self.registry.shutdown()
         else:
-            self.outbox.flush(timeout=30)
+            self.outbox.flush()  # everything the job produced goes out before the goodbye
             try:
                 self.writer.send(wire.BYE, {})
             except OSError:

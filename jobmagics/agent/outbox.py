@@ -58,7 +58,14 @@ class Outbox:
                 if not items and self._closed:
                     self._idle.set()
                     return
-            self._send(items)
+            try:
+                self._send(items)
+            except OSError:  # the kernel is gone: nobody to send to, and nobody to wait for
+                with self._cond:
+                    self._closed = True
+                    self._items = []
+                self._idle.set()
+                return
 
     def _send(self, items):
         batch = []  # records of consecutive items, until a state change
@@ -78,14 +85,14 @@ class Outbox:
         by_job = {}
         for _, job_id, stream, data, stamp in items:
             records = by_job.setdefault(job_id, [])
-            if (records and stream in ("stdout", "stderr") and records[-1][0] == stream
-                    and isinstance(records[-1][1], str)):
-                records[-1][1] += data
+            if records and stream in ("stdout", "stderr") and records[-1][0] == stream:
+                records[-1][1].append(data)  # joined once below: += here would be quadratic
             else:
-                records.append([stream, data, stamp])
+                records.append([stream, [data] if stream in ("stdout", "stderr") else data, stamp])
         for job_id, records in by_job.items():
             buffers = []
-            control = [self._encode(stream, data, stamp, buffers) for stream, data, stamp in records]
+            control = [self._encode(stream, "".join(data) if stream in ("stdout", "stderr") else data,
+                                    stamp, buffers) for stream, data, stamp in records]
             self._writer.send(wire.RECORDS, control, job=job_id, buffers=buffers)
 
     @staticmethod

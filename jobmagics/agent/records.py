@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import sys
 import pickle
 import struct
 import tempfile
@@ -52,7 +53,13 @@ def approximate_size(data) -> int:
     if isinstance(data, dict):
         return 64 + sum(approximate_size(v) for v in data.values())
     nbytes = getattr(data, "nbytes", None)
-    return (nbytes if isinstance(nbytes, int) else 0) + 64
+    if isinstance(nbytes, int):
+        return nbytes + 64
+    size = sys.getsizeof(data, 64)
+    if isinstance(data, (list, tuple, set, frozenset)) and data:
+        sample = list(data)[:16] if not isinstance(data, (list, tuple)) else data[:16]
+        size += len(data) * sum(sys.getsizeof(x, 64) for x in sample) // len(sample)
+    return size
 
 
 class RecordLog:

@@ -29,7 +29,8 @@ class ThreadHost:
     """Starts a job's work in a daemon thread and stops it on request.
 
     ``sink_for(job)`` gives the callable the job's streams are written to; by
-    default the job's own record log. Stopping sets the job's stop event (for
+    default the job's own record log. ``before_finish(job)`` runs in the job's
+    thread just before its final state is set. Stopping sets the job's stop event (for
     code that checks ``stop_requested()``) and raises ``StopJob`` in the thread,
     which interrupts pure-Python loops; a thread blocked in a C call is waited
     for ``STOP_GRACE`` seconds, then abandoned and its further output dropped.
@@ -37,8 +38,9 @@ class ThreadHost:
 
     job_type = "ThreadJob"
 
-    def __init__(self, sink_for=None, stop_grace=STOP_GRACE):
+    def __init__(self, sink_for=None, stop_grace=STOP_GRACE, before_finish=None):
         self._sink_for = sink_for or (lambda job: job._record)
+        self._before_finish = before_finish
         self._stop_grace = stop_grace
         self._lock = threading.Lock()
         self._running = {}
@@ -90,6 +92,8 @@ class ThreadHost:
                 self._running.pop(job.instance_id, None)
 
     def _finish(self, job, state, reason):
+        if self._before_finish is not None:
+            self._before_finish(job)  # e.g. collect the job's last output written below Python
         job._set_state(state, reason)
 
     def stop(self, job):

@@ -100,3 +100,9 @@ def test_a_python_too_broken_to_run_the_agent_fails_the_job_with_its_message():
     job = jobmagics.start_job("1", namespace={}, python=false)
     assert job.wait(30)
     assert job.state == JobState.Failed and "exited with code 1" in job.reason
+
+
+def test_output_written_below_python_just_before_the_end_is_kept():
+    job = run("import os, subprocess\nsubprocess.run(['echo', 'child last'])\nos.write(1, b'fd last\\n')")
+    assert job.state == JobState.Completed
+    assert job.stdout.endswith("child last\nfd last\n")

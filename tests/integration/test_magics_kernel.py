@@ -68,6 +68,7 @@ def test_cell_magic_and_streams_errors_and_display(kernel):
     ("notajob = 3\n%stop_job $notajob", "UsageError: $notajob does not hold a job"),
     ("%get_job --state Done", "UsageError: unknown job state 'Done'"),
     ("%start_job --thread", "UsageError: %start_job needs code to run"),
+    ("%%start_job --thread 1 + 1\n2", "UsageError: %%start_job takes only flags on its line, not code: '1 + 1'"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(kernel, line, message):
     before = count_jobs(kernel)
@@ -155,6 +156,28 @@ def test_interrupting_wait_job_stops_the_waiting_not_the_job(kernel):
         reply = client.get_shell_msg(timeout=30)
     assert kernel.run("str(endless.state)").text == "'Running'"
     assert kernel.run("%stop_job endless\nstr(endless.state)").text == "'Stopped'"
+
+
+def test_interrupting_receive_wait_keeps_what_it_took(kernel):
+    cell = ("%%start_job --name emitter\nfrom jobmagics import emit\nimport time\nemit('early')\n"
+            "while True:\n    print('tick', flush=True)\n    time.sleep(0.05)")
+    assert kernel.run(cell).ok
+    client = kernel.client
+    msg_id = client.execute("got = None\ngot = %receive_job emitter --wait")
+    while True:  # the job's ticks reaching the cell show the receive is streaming
+        msg = client.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id and "tick" in msg["content"].get("text", ""):
+            break
+    kernel.manager.interrupt_kernel()
+    reply = client.get_shell_msg(timeout=30)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = client.get_shell_msg(timeout=30)
+    state = kernel.run("emitter = %get_job emitter\nstr(emitter[0].state)").text
+    assert state == "'Running'"
+    try:
+        assert kernel.run("got").text == "'early'"
+    finally:
+        kernel.run("%stop_job emitter")
 
 
 def test_tab_completion_offers_job_names(kernel):

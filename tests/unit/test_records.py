@@ -40,3 +40,11 @@ def test_unpicklable_records_stay_in_memory_in_their_place():
     records = list(log.take())
     assert records[0].data is lock
     assert [r.seq for r in records] == list(range(1, 52))
+
+
+def test_containers_count_towards_the_memory_bound():
+    log = RecordLog(memory_limit=1_000_000)
+    for i in range(30):
+        log.append(Record(i + 1, "output", list(range(100_000))))
+    assert log.spilled_bytes > 0
+    assert [r.data[-1] for r in log.take()] == [99_999] * 30
