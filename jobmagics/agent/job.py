@@ -156,6 +156,11 @@ class Job:
             callback(self, old, new)
         return True
 
+    def _begin_stop(self):
+        """A host's first step of stopping: state Stopping, and the stop flag the job's code can see."""
+        self._set_state(JobState.Stopping)
+        self.stop_event.set()
+
     def _record(self, stream, data, time_=None, computer=None):
         """Append one item to a stream (error items become JobError objects)."""
         if stream == "error" and isinstance(data, dict):

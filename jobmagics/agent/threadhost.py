@@ -101,8 +101,7 @@ class ThreadHost:
             entry = self._running.get(job.instance_id)
         if entry is None or job.finished:
             return
-        job._set_state(JobState.Stopping)
-        job.stop_event.set()
+        job._begin_stop()
         with self._lock:
             if entry.in_user_code and entry.thread.ident is not None:
                 _raise_in_thread(entry.thread.ident, StopJob)
@@ -112,12 +111,6 @@ class ThreadHost:
         if entry.thread.is_alive():
             entry.abandoned = True
             job._set_state(JobState.Stopped, "stopped; its thread was blocked in a call and was abandoned")
-
-    def shutdown(self):
-        with self._lock:
-            jobs = [e.job for e in self._running.values()]
-        for job in jobs:
-            self.stop(job)
 
 
 def _raise_in_thread(ident, exc_type):

@@ -65,8 +65,7 @@ class ProcessHost:
             link = self._links.get(job.instance_id)
         if link is None or job.finished:
             return
-        job._set_state(JobState.Stopping)
-        job.stop_event.set()
+        job._begin_stop()
         link.transport.kill(self.kill_grace)
         job.wait(self.kill_grace + 5)
 
