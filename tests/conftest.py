@@ -10,9 +10,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from proc_helpers import assert_processes_end  # noqa: E402  (needs the path above)
+
 
 def _children():
-    return {p.pid: p for p in psutil.Process().children(recursive=True)}
+    return [p.pid for p in psutil.Process().children(recursive=True)]
 
 
 @pytest.fixture(autouse=True)
@@ -27,11 +29,8 @@ def no_leaked_processes(request):
             pid = getattr(value, "pid", None)
             if pid:
                 allowed.add(pid)
-    extra = [p for pid, p in _children().items() if pid not in allowed]
     # Processes of a finished job are reaped by the job's link thread: wait for those exits.
-    _gone, alive = psutil.wait_procs(extra, timeout=15)
-    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, "processes left behind: %s" % [(p.pid, p.cmdline()[:3]) for p in alive]
+    assert_processes_end([pid for pid in _children() if pid not in allowed], timeout=15)
 
 
 @pytest.fixture(autouse=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 import shutil
 
-import psutil
 import pytest
 
 import jobmagics
 from jobmagics import JobState
+from proc_helpers import assert_processes_end
 
 
 def run(code, timeout=60, **kwargs):
@@ -45,16 +45,12 @@ def test_the_process_ends_when_the_job_finishes():
     job = run("from jobmagics import emit\nimport os\nemit(os.getpid())")
     pid = job.receive()[0]
     assert pid != os.getpid()
-    gone, alive = psutil.wait_procs([psutil.Process(pid)] if psutil.pid_exists(pid) else [], timeout=15)
-    assert not alive
+    assert_processes_end([pid])
 
 
 def test_grandchildren_left_running_by_a_finished_job_are_ended():
     job = run("import subprocess\nfrom jobmagics import emit\nemit(subprocess.Popen(['sleep', '600']).pid)")
-    pid = job.receive()[0]
-    if psutil.pid_exists(pid):
-        _gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=15)
-        assert not alive
+    assert_processes_end([job.receive()[0]])
 
 
 def test_stop_ends_the_whole_process_tree():
@@ -68,8 +64,7 @@ def test_stop_ends_the_whole_process_tree():
     pids = job.output[0]
     job.stop()
     assert job.state == JobState.Stopped and job.reason == "stopped on request"
-    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=15)
-    assert not alive
+    assert_processes_end(pids)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs the system python3")

@@ -8,6 +8,7 @@ import psutil
 import pytest
 
 from kernel_driver import Kernel
+from proc_helpers import assert_processes_end
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
 
@@ -32,13 +33,7 @@ def start_tree(kernel):
     assert result.ok, result.stderr + result.error_text()
     pids = eval(result.text)
     assert len(pids) == 3 and all(psutil.pid_exists(p) for p in pids)
-    return [psutil.Process(p) for p in pids]
-
-
-def assert_all_gone(procs):
-    _gone, alive = psutil.wait_procs(procs, timeout=30)
-    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, "still running: %s" % [(p.pid, p.cmdline()) for p in alive]
+    return pids
 
 
 def test_kernel_shutdown_ends_every_job_process():
@@ -47,7 +42,7 @@ def test_kernel_shutdown_ends_every_job_process():
         procs = start_tree(kernel)
     finally:
         kernel.shutdown()
-    assert_all_gone(procs)
+    assert_processes_end(procs)
 
 
 def test_kernel_restart_ends_every_job_process():
@@ -56,7 +51,7 @@ def test_kernel_restart_ends_every_job_process():
         procs = start_tree(kernel)
         kernel.manager.restart_kernel()
         kernel.client.wait_for_ready(timeout=60)
-        assert_all_gone(procs)
+        assert_processes_end(procs)
         assert kernel.run("1 + 1").text == "2"
     finally:
         kernel.shutdown()
@@ -67,7 +62,7 @@ def test_killed_kernel_leaves_no_job_process_behind():
     try:
         procs = start_tree(kernel)
         os.kill(kernel.pid, signal.SIGKILL)
-        assert_all_gone(procs)
+        assert_processes_end(procs)
     finally:
         kernel.shutdown(now=True)
 
