@@ -48,7 +48,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 def write_kernelspec(root, python=None):
     """A kernelspec ``KERNEL_NAME`` under ``root`` that runs ipykernel with ``python``.
 
-    The same pattern as ``write_kernelspec`` in tests/kernel_driver.py.
+    tests/kernel_driver.py uses it too.
     """
     spec_dir = os.path.join(root, "kernels", KERNEL_NAME)
     os.makedirs(spec_dir, exist_ok=True)

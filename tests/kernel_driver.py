@@ -1,12 +1,14 @@
 """A real IPython kernel driven over the Jupyter protocol, for tests and the demo check."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 
 from jupyter_client.manager import KernelManager
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from run_notebook import KERNEL_NAME, write_kernelspec  # noqa: E402  (one kernelspec recipe for demo and tests)
 
 
 class CellResult:
@@ -47,16 +49,6 @@ class CellResult:
             self.errors.append((content["ename"], content["evalue"], content["traceback"]))
 
 
-def write_kernelspec(root, python=None):
-    """A kernelspec named 'jobmagics-test' that runs ipykernel with ``python``."""
-    spec_dir = os.path.join(root, "kernels", "jobmagics-test")
-    os.makedirs(spec_dir, exist_ok=True)
-    with open(os.path.join(spec_dir, "kernel.json"), "w") as fh:
-        json.dump({"argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                   "display_name": "jobmagics test", "language": "python"}, fh)
-    return root
-
-
 class Kernel:
     """Start a kernel, run cells, shut it down (as a context manager)."""
 
@@ -64,7 +56,7 @@ class Kernel:
         self._root = tempfile.mkdtemp(prefix="jobmagics-kernelspec-")
         write_kernelspec(self._root)
         os.environ["JUPYTER_PATH"] = self._root + os.pathsep + os.environ.get("JUPYTER_PATH", "")
-        self.manager = KernelManager(kernel_name="jobmagics-test")
+        self.manager = KernelManager(kernel_name=KERNEL_NAME)
         self._cwd = cwd
         self._env = env
         self.client = None
