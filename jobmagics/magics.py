@@ -184,7 +184,7 @@ MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "r
 def load(shell):
     api.registry()  # creates the registry and its shutdown hook now, not at the first job
     context.install_routing()
-    rich.route_publisher(shell.display_pub)
+    rich.route_ipython_display()
     shell.register_magics(JobMagics)
     for name in MAGIC_NAMES:
         shell.set_hook("complete_command", _complete_jobs, str_key="%" + name)

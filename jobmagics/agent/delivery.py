@@ -3,17 +3,11 @@ from __future__ import annotations
 
 import sys
 
-
-def _ipython_shell():
-    # Only a shell that already runs counts: never start IPython from here.
-    module = sys.modules.get("IPython.core.interactiveshell")
-    if module is None or not module.InteractiveShell.initialized():
-        return None
-    return module.InteractiveShell.instance()
+from .rich import running_shell
 
 
 def show_error(error):
-    shell = _ipython_shell()
+    shell = running_shell()
     if shell is not None:
         shell.showtraceback(exc_tuple=(type(error), error, None))
         return
@@ -21,7 +15,7 @@ def show_error(error):
 
 
 def show_display(item):
-    shell = _ipython_shell()
+    shell = running_shell()
     if shell is not None:
         from IPython.display import publish_display_data
         publish_display_data(item["data"], item.get("metadata") or {})

@@ -67,6 +67,21 @@ def route_publisher(display_pub):
     display_pub.publish = publish
 
 
+def running_shell():
+    """The IPython shell running in this process, or None; never starts one."""
+    module = sys.modules.get("IPython.core.interactiveshell")
+    if module is None or not module.InteractiveShell.initialized():
+        return None
+    return module.InteractiveShell.instance()
+
+
+def route_ipython_display():
+    """Route the running IPython shell's display publisher, if there is one."""
+    shell = running_shell()
+    if shell is not None:
+        route_publisher(shell.display_pub)
+
+
 class _DisplayHook(importlib.abc.MetaPathFinder):
     """After IPython's display functions load in an agent, point them at :func:`display`."""
 

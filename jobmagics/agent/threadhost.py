@@ -47,6 +47,7 @@ class ThreadHost:
 
     def start(self, job, work):
         context.install_routing()
+        rich.route_ipython_display()  # a thread job's display() must not land in the running cell
         rich.install_display_hook()
         sink = self._sink_for(job)
 
