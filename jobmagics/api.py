@@ -13,6 +13,7 @@ from .agent.delivery import collapse, deliver
 from .agent.job import Job
 from .agent.registry import JobRegistry
 from .agent.runner import Work
+from .agent.table import JobList
 from .agent.threadhost import ThreadHost
 from .errors import JobStateError, UserInputError
 from .hosts.process import ProcessHost
@@ -112,11 +113,13 @@ def get_job(*jobs, state=None, job_type=None, has_more_data=None, include_child_
     """The jobs named (default: all), filtered like Get-Job."""
     reg = registry()
     selected = reg.resolve_all(jobs) if jobs else None
+    query = dict(state=state, job_type=job_type, has_more_data=has_more_data, include_children=include_child_jobs)
     try:
-        return reg.select(selected, state=state, job_type=job_type, has_more_data=has_more_data,
-                          include_children=include_child_jobs)
+        found = reg.select(selected, **query)
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
+    # Without named jobs the list is a query: its live view follows jobs started or removed later.
+    return JobList(found, query=None if jobs else query, registry=reg)
 
 
 def receive_job(*jobs, keep=False, wait=False, auto_remove=False):
@@ -191,10 +194,10 @@ def wait_job(*jobs, any=False, timeout=None):  # noqa: A002 - the flag's name in
     if timeout is not None and timeout < 0:
         raise UserInputError("--timeout must not be negative")
     try:
-        return registry().wait(targets, any_=any, timeout=timeout)
+        return JobList(registry().wait(targets, any_=any, timeout=timeout))
     except KeyboardInterrupt:
         print("wait_job: interrupted; the jobs keep running", file=sys.stderr)
-        return [j for j in targets if j.finished]
+        return JobList(j for j in targets if j.finished)
 
 
 def stop_job(*jobs):

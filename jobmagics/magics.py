@@ -15,7 +15,6 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import api
 from .agent import context, rich
 from .agent.job import Job
-from .agent.table import JobList
 from .errors import UserInputError
 from .lineparse import split_flags
 
@@ -93,9 +92,9 @@ class JobMagics(Magics):
         """List jobs as a table (Get-Job); the value is the list of jobs."""
         args = parse_argstring(self.get_job, line)
         with user_errors():
-            return JobList(api.get_job(*self._refs(args.jobs), state=args.state, job_type=args.job_type,
-                                       has_more_data=True if args.has_more_data else None,
-                                       include_child_jobs=args.include_child_jobs))
+            return api.get_job(*self._refs(args.jobs), state=args.state, job_type=args.job_type,
+                               has_more_data=True if args.has_more_data else None,
+                               include_child_jobs=args.include_child_jobs)
 
     @no_var_expand
     @magic_arguments()
@@ -131,7 +130,7 @@ class JobMagics(Magics):
         """
         args = parse_argstring(self.wait_job, line)
         with user_errors():
-            return JobList(api.wait_job(*self._refs(args.jobs), any=args.any, timeout=args.timeout))
+            return api.wait_job(*self._refs(args.jobs), any=args.any, timeout=args.timeout)
 
     @no_var_expand
     @magic_arguments()

@@ -6,6 +6,7 @@ belong to hosts; users call ``receive``, ``wait``, ``stop``, ``remove``.
 """
 from __future__ import annotations
 
+import collections
 import datetime
 import itertools
 import threading
@@ -14,6 +15,11 @@ import uuid
 from .errors import JobError
 from .records import Record, RecordLog
 from .states import FINISHED, TRANSITIONS, JobState, derive_parent_state
+
+
+#: How much recent stdout/stderr a job keeps for views (characters), and how many lines they show.
+TAIL_CHARS = 8192
+TAIL_LINES = 12
 
 
 class Job:
@@ -42,6 +48,9 @@ class Job:
         self._state_callbacks = []
         self._record_callbacks = []
         self._activity = 0  # bumped on every record and state change, for streaming waits
+        self._tail = collections.deque()  # (stream, text) of the latest output, for views
+        self._tail_chars = 0
+        self.last_progress = None  # the latest progress record's data, for views
 
     # ----- reading -----------------------------------------------------------------
     @property
@@ -167,12 +176,41 @@ class Job:
             data = JobError.from_record_data(data, computer or self._remote_computer(), self.name)
         record = Record(next(self._seq), stream, data, time_, computer)
         self._log.append(record)
+        if stream in ("stdout", "stderr"):
+            self._keep_tail(stream, data)
+        elif stream == "progress":
+            self.last_progress = data
         with self._cond:
             self._activity += 1
             self._cond.notify_all()
             callbacks = list(self._record_callbacks)
         for callback in callbacks:
             callback(self, record)
+
+    def _keep_tail(self, stream, text):
+        with self._cond:
+            self._tail.append((stream, text[-TAIL_CHARS:]))
+            self._tail_chars += len(self._tail[-1][1])
+            while self._tail_chars > TAIL_CHARS and len(self._tail) > 1:
+                self._tail_chars -= len(self._tail.popleft()[1])
+
+    def tail(self, lines=TAIL_LINES):
+        """The last ``lines`` lines the job wrote to stdout/stderr, as (stream, line) pairs.
+
+        Kept apart from the streams: receiving does not clear it.
+        """
+        with self._cond:
+            chunks = list(self._tail)
+        out = []
+        for stream, text in chunks:
+            pieces = text.split("\n")
+            if out and out[-1][0] == stream and not out[-1][1].endswith("\n"):
+                first = pieces.pop(0)
+                out[-1] = (stream, out[-1][1] + first + ("\n" if pieces else ""))
+            out += [(stream, p + "\n") for p in pieces[:-1]]
+            if pieces and pieces[-1]:
+                out.append((stream, pieces[-1]))
+        return [(stream, line.rstrip("\n")) for stream, line in out[-lines:]]
 
     def _remote_computer(self):
         return None if self.location == "localhost" else self.location
@@ -208,6 +246,12 @@ class Job:
     # ----- display -----------------------------------------------------------------
     def __repr__(self):
         return "<%s %s %r %s>" % (self.job_type, self.id, self.name, self._state)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .rich import live_views
+
+        views = live_views()
+        return None if views is None else views.job_view(self)._repr_mimebundle_(include, exclude)
 
     def _repr_pretty_(self, p, cycle):
         from .table import text_table

@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 
-from . import context, rich, serialize, shim, wire
+from . import context, rich, serialize, shim, tqdm_hook, wire
 from .job import Job
 from .outbox import Outbox
 from .registry import JobRegistry
@@ -215,6 +215,7 @@ def main():
     sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     context.install_routing()
     rich.install_display_hook()
+    tqdm_hook.install()
     shim.install()
     agent.serve()
 

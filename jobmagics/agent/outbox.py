@@ -34,6 +34,8 @@ class Outbox:
 
     def _put(self, item):
         with self._cond:
+            if self._closed:
+                return  # closed, or the kernel is gone: nothing will send it, so nothing may wait for it
             self._items.append(item)
             self._idle.clear()
             self._cond.notify()

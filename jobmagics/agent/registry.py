@@ -23,11 +23,25 @@ class JobRegistry:
         self._changed = threading.Condition(self._lock)
         self._jobs = {}  # id -> Job, insertion-ordered; children included
         self._ids = itertools.count(1)  # never reused in this registry's lifetime
+        self._listeners = []
+
+    def add_listener(self, callback):
+        """``callback(event, job)`` with event "added" or "removed", outside the lock."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback):
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def _notify(self, event, job):
+        for callback in list(self._listeners):
+            callback(event, job)
 
     def add(self, job):
         """Give ``job`` (and its children) an id and a default name, and keep it."""
         with self._lock:
             self._add_locked(job)
+        self._notify("added", job)
         return job
 
     def _add_locked(self, job):
@@ -140,12 +154,14 @@ class JobRegistry:
                 j._registry = None
         for j in [job] + list(job.child_jobs):
             j._log.clear()  # release spilled output now, not at garbage collection
+        self._notify("removed", job)
 
     def discard(self, job):
         """Forget a job that never started, without the checks of :meth:`remove`."""
         with self._lock:
             self._jobs.pop(job.id, None)
             job._registry = None
+        self._notify("removed", job)
 
     def shutdown(self):
         """Stop every unfinished job; called when the kernel or agent ends."""

@@ -8,6 +8,7 @@ importable (plain ``repr`` otherwise), and :func:`install_display_hook` makes
 """
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.machinery
 import sys
@@ -73,6 +74,17 @@ def running_shell():
     if module is None or not module.InteractiveShell.initialized():
         return None
     return module.InteractiveShell.instance()
+
+
+def live_views():
+    """jobmagics' widget views when this process is a kernel that can show them, else None."""
+    shell = running_shell()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    try:
+        return importlib.import_module("jobmagics.views")
+    except ImportError:
+        return None
 
 
 def route_ipython_display():

@@ -74,6 +74,9 @@ def _run_code(code, namespace, label):
 
 def describe_exception(exc):
     """The error record of an exception: name, message and traceback text without our frames."""
+    if isinstance(exc, SyntaxError):  # the job's code did not compile: where in it is all that matters
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        return {"ename": type(exc).__name__, "evalue": str(exc), "traceback": text}
     tb = exc.__traceback__
     # Drop the frames that lead into the job so the traceback starts in the job's code.
     while tb is not None and tb.tb_frame.f_code.co_filename in INTERNAL_FILES:

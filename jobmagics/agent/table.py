@@ -18,7 +18,10 @@ def _row(snapshot, indent=""):
 def rows(jobs):
     """Table rows for ``jobs``, each child job folded under its parent."""
     out = []
+    listed = {id(job) for job in jobs}
     for job in jobs:
+        if job.parent is not None and id(job.parent) in listed:
+            continue  # shown under its parent
         out.append(_row(job.snapshot()))
         for child in job.child_jobs:
             out.append(_row(child.snapshot(), indent="  "))
@@ -34,14 +37,35 @@ def text_table(jobs):
     return "\n".join(lines)
 
 
-def html_table(jobs):
+def html_table(jobs, state_html=html.escape):
+    """The table as HTML; ``state_html(state)`` draws the State cell (e.g. as a coloured badge)."""
+    state_column = COLUMNS.index("State")
     head = "".join("<th>%s</th>" % c for c in COLUMNS)
-    body = "".join("<tr>%s</tr>" % "".join("<td>%s</td>" % html.escape(v) for v in r) for r in rows(jobs))
+    body = "".join("<tr>%s</tr>" % "".join(
+        "<td>%s</td>" % (state_html(v) if i == state_column else html.escape(v)) for i, v in enumerate(r))
+        for r in rows(jobs))
     return '<table class="jobmagics-jobs"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (head, body)
 
 
 class JobList(list):
-    """A list of jobs that shows as one table."""
+    """A list of jobs that shows as one table.
+
+    ``query`` (Get-Job's filters) and ``registry`` make its live view follow
+    the registry: jobs started or removed later show up in it.
+    """
+
+    def __init__(self, jobs=(), query=None, registry=None):
+        super().__init__(jobs)
+        self.query = query
+        self.registry = registry
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .rich import live_views
+
+        views = live_views()
+        if views is None:
+            return None
+        return views.table_view(self, self.registry, self.query)._repr_mimebundle_(include, exclude)
 
     def _repr_pretty_(self, p, cycle):
         p.text(text_table(self) if self else "(no jobs)")

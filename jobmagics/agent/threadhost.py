@@ -4,7 +4,7 @@ from __future__ import annotations
 import ctypes
 import threading
 
-from . import context, rich, runner
+from . import context, rich, runner, tqdm_hook
 from .runner import StopJob, outcome_of, run_work
 from .states import JobState
 
@@ -49,6 +49,7 @@ class ThreadHost:
         context.install_routing()
         rich.route_ipython_display()  # a thread job's display() must not land in the running cell
         rich.install_display_hook()
+        tqdm_hook.install()
         sink = self._sink_for(job)
 
         def guarded_sink(stream, data):

@@ -1,0 +1,69 @@
+"""tqdm bars inside a job become the job's progress records, with no change to the job's code.
+
+A job that uses ``tqdm`` (``from tqdm import tqdm``, ``tqdm.auto`` outside a
+kernel) would otherwise write bar after bar to stderr. When a bar draws
+itself inside a job, its count, total and description go to the job's
+progress stream instead. Outside a job tqdm behaves as always.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+
+from . import context
+
+_TARGET = "tqdm.std"
+
+
+def progress_from_bar(bar):
+    """The progress record data of a tqdm bar."""
+    total = bar.total
+    n = bar.n
+    percent = 100.0 * n / total if total else None
+    return {"percent": percent, "status": bar.desc or None, "activity": "tqdm", "current": n,
+            "total": total, "completed": bool(total) and n >= total}
+
+
+def _patch(module):
+    bar_class = module.tqdm
+    if getattr(bar_class.display, "_jobmagics_routing", False):
+        return
+    original_display = bar_class.display
+
+    def display(self, msg=None, pos=None):
+        ctx = context.current()
+        if ctx is None:
+            return original_display(self, msg, pos)
+        ctx.record("progress", progress_from_bar(self))
+        return True
+
+    display._jobmagics_routing = True
+    bar_class.display = display
+
+
+class _TqdmHook(importlib.abc.MetaPathFinder):
+    """Patches tqdm.std right after it is imported."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != _TARGET:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            _patch(module)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+def install():
+    """Route tqdm bars drawn inside jobs to progress (now if tqdm is loaded, else on import)."""
+    if _TARGET in sys.modules:
+        _patch(sys.modules[_TARGET])
+    elif not any(isinstance(f, _TqdmHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TqdmHook())

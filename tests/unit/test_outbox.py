@@ -1,0 +1,233 @@
+import contextlib
+import io
+import threading
+
+import pytest
+
+from jobmagics.agent import serialize, wire
+from jobmagics.agent.outbox import Outbox
+from jobmagics.agent.states import JobState
+
+PRIMER_JOB = 999
+
+
+class Collector:
+    """A byte stream the outbox thread writes to; ``hold()`` parks that thread inside a write."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._data = io.BytesIO()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def write(self, data):
+        self.entered.set()
+        self.release.wait()
+        with self._lock:
+            return self._data.write(bytes(data))
+
+    def flush(self):
+        pass
+
+    def frames(self, skip_primer=True):
+        with self._lock:
+            stream = io.BytesIO(self._data.getvalue())
+        frames = []
+        while True:
+            frame = wire.read_frame(stream)
+            if frame is None:
+                return frames
+            if not (skip_primer and frame.job == PRIMER_JOB):
+                frames.append(frame)
+
+
+class BrokenStream:
+    """A stream whose reader went away."""
+
+    def __init__(self):
+        self.attempts = 0
+
+    def write(self, data):
+        self.attempts += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+
+@pytest.fixture
+def collector():
+    return Collector()
+
+
+@pytest.fixture
+def outbox(collector):
+    box = Outbox(wire.FrameWriter(collector))
+    yield box
+    collector.release.set()
+    box.close()
+
+
+@contextlib.contextmanager
+def one_batch(outbox, collector):
+    """Everything queued inside the block reaches the outbox thread as one batch.
+
+    A primer record parks the thread in a write of its own frame; items queued
+    meanwhile pile up, and the thread takes them all at once when released.
+    """
+    collector.release.clear()
+    collector.entered.clear()
+    outbox.record(PRIMER_JOB, "stdout", "primer")
+    assert collector.entered.wait(30), "the outbox thread never wrote"
+    try:
+        yield
+    finally:
+        collector.release.set()
+
+
+def records_of(frame):
+    assert frame.kind == wire.RECORDS
+    return [(stream, data) for stream, data, _stamp in frame.control]
+
+
+def test_adjacent_text_of_one_job_and_stream_is_merged(outbox, collector):
+    with one_batch(outbox, collector):
+        for piece in ("a", "b", "c"):
+            outbox.record(1, "stdout", piece)
+        outbox.record(1, "stderr", "oops\n")
+        outbox.record(1, "stdout", "d")
+        outbox.record(1, "stdout", "e")
+    assert outbox.flush(30)
+    frames = collector.frames()
+    assert len(frames) == 1 and frames[0].job == 1
+    assert records_of(frames[0]) == [("stdout", "abc"), ("stderr", "oops\n"), ("stdout", "de")]
+
+
+def test_jobs_get_their_own_records_frames(outbox, collector):
+    with one_batch(outbox, collector):
+        outbox.record(1, "stdout", "one ")
+        outbox.record(2, "stdout", "two ")
+        outbox.record(1, "stdout", "more of one")
+        outbox.record(2, "stderr", "two's error")
+    assert outbox.flush(30)
+    by_job = {frame.job: records_of(frame) for frame in collector.frames()}
+    assert by_job == {1: [("stdout", "one more of one")], 2: [("stdout", "two "), ("stderr", "two's error")]}
+
+
+def test_warnings_and_other_records_are_not_merged(outbox, collector):
+    progress = {"percent": 50.0, "status": None}
+    with one_batch(outbox, collector):
+        outbox.record(1, "warning", "w1\n")
+        outbox.record(1, "warning", "w2\n")
+        outbox.record(1, "progress", progress)
+        outbox.record(1, "progress", progress)
+    assert outbox.flush(30)
+    [frame] = collector.frames()
+    assert records_of(frame) == [("warning", "w1\n"), ("warning", "w2\n"), ("progress", progress),
+                                 ("progress", progress)]
+
+
+def test_a_state_change_is_written_after_the_records_queued_before_it(outbox, collector):
+    with one_batch(outbox, collector):
+        outbox.record(1, "stdout", "last words")
+        outbox.record(2, "stdout", "other job")
+        outbox.state(1, JobState.Completed, None)
+        outbox.record(2, "stdout", " still going")
+        outbox.state(2, JobState.Failed, "ValueError: x")
+    assert outbox.flush(30)
+    summary = [(wire.KIND_NAMES[f.kind], f.job, f.control if f.kind == wire.STATE else records_of(f))
+               for f in collector.frames()]
+    assert summary == [
+        ("RECORDS", 1, [("stdout", "last words")]),
+        ("RECORDS", 2, [("stdout", "other job")]),
+        ("STATE", 1, {"state": "Completed", "reason": None}),
+        ("RECORDS", 2, [("stdout", " still going")]),
+        ("STATE", 2, {"state": "Failed", "reason": "ValueError: x"}),
+    ]
+
+
+def test_frames_are_numbered_in_order(outbox, collector):
+    for i in range(5):
+        outbox.record(1, "stdout", str(i))
+        if i == 2:
+            outbox.state(1, JobState.Running, None)
+    assert outbox.flush(30)
+    frames = collector.frames()
+    seqs = [f.seq for f in frames]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    text = "".join(data for f in frames if f.kind == wire.RECORDS for stream, data in records_of(f))
+    assert text == "01234"
+
+
+def test_output_objects_travel_as_payloads(outbox, collector):
+    big = bytearray(b"z" * 200_000)
+    with one_batch(outbox, collector):
+        outbox.record(3, "output", {"answer": 42, "items": [1, 2, 3]})
+        outbox.record(3, "output", big)
+        outbox.record(3, "output", None)
+    assert outbox.flush(30)
+    [frame] = collector.frames()
+    assert frame.job == 3
+    streams = [entry[0] for entry in frame.control]
+    assert streams == ["output", "output", "output"]
+    values = [serialize.loads(wire.payload_from_control(entry[1], frame.buffers)) for entry in frame.control]
+    assert values == [{"answer": 42, "items": [1, 2, 3]}, big, None]
+
+
+def test_an_object_that_cannot_be_serialized_arrives_as_unshippable(outbox, collector):
+    generator = (i for i in range(3))
+    with one_batch(outbox, collector):
+        outbox.record(4, "output", "fine")
+        outbox.record(4, "output", generator)
+        outbox.record(4, "output", "also fine")
+    assert outbox.flush(30)
+    [frame] = collector.frames()
+    kinds = [entry[0] for entry in frame.control]
+    assert kinds == ["output", "unshippable", "output"]
+    type_name, text, reason = frame.control[1][1]
+    assert type_name == "generator"
+    assert text == repr(generator)
+    assert "generator" in reason
+    assert serialize.loads(wire.payload_from_control(frame.control[2][1], frame.buffers)) == "also fine"
+
+
+def test_records_carry_the_time_they_were_queued(outbox, collector):
+    outbox.record(1, "stdout", "x")
+    assert outbox.flush(30)
+    [frame] = collector.frames()
+    [(_stream, _data, stamp)] = frame.control
+    assert isinstance(stamp, float) and stamp > 0
+
+
+def test_flush_with_nothing_queued_returns_at_once(outbox):
+    assert outbox.flush() is True
+
+
+def test_close_sends_what_was_queued(collector):
+    box = Outbox(wire.FrameWriter(collector))
+    box.record(1, "stdout", "before close")
+    box.close()
+    [frame] = collector.frames()
+    assert records_of(frame) == [("stdout", "before close")]
+
+
+def test_a_broken_stream_does_not_block_flush_or_close():
+    stream = BrokenStream()
+    box = Outbox(wire.FrameWriter(stream))
+    box.record(1, "stdout", "nobody reads this")
+    assert box.flush(30) is True
+    box.close()
+    assert stream.attempts == 1
+
+
+def test_flush_returns_for_records_queued_after_the_stream_broke():
+    box = Outbox(wire.FrameWriter(BrokenStream()))
+    box.record(1, "stdout", "nobody reads this")
+    assert box.flush(30) is True  # the thread met the broken stream and stopped
+    box.state(1, JobState.Completed, None)  # e.g. the job finishes afterwards
+    try:
+        # With the thread gone there is nothing to wait for: a working flush returns at once.
+        assert box.flush(0.5) is True
+    finally:
+        box.close()
