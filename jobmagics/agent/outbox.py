@@ -100,9 +100,29 @@ class Outbox:
     @staticmethod
     def _encode(stream, data, stamp, buffers):
         if stream != "output":
-            return (stream, data, stamp)
+            return (stream, plain(data), stamp)
         try:
             payload = serialize.dumps(data)
         except serialize.SerializationError as exc:
             return ("unshippable", serialize.placeholder_for(data, str(exc)), stamp)
         return ("output", wire.payload_to_control(payload, buffers), stamp)
+
+
+_PLAIN_TYPES = (str, bytes, int, float, bool, type(None))
+
+
+def plain(value):
+    """``value`` as the plain data a control part may carry; anything else becomes its str().
+
+    Records other than output objects (text, progress, display data) travel in
+    the control pickle, which the other side refuses to load if it names a
+    class: a numpy float in a progress record must not break the link.
+    """
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
+    if kind is dict or isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return str(value)

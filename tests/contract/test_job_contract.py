@@ -139,3 +139,12 @@ def test_unshippable_variable_is_named_and_nothing_starts(host):
     with pytest.raises(ShipError, match="'gen' \\(type generator\\)"):
         host.start("list(gen)")
     assert len(jobmagics.api.registry()) == before
+
+
+def test_tqdm_bars_become_progress_records(host):
+    pytest.importorskip("tqdm")
+    job = host.run("from tqdm import tqdm\nfor i in tqdm(range(20), desc='crunching', mininterval=0):\n    pass")
+    assert job.state == JobState.Completed
+    last = job.progress[-1]
+    assert last["percent"] == 100.0 and last["status"] == "crunching" and last["activity"] == "tqdm"
+    assert "crunching" not in job.stderr  # the bar went to progress, not to stderr as text

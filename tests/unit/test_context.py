@@ -1,3 +1,4 @@
+import contextlib
 import importlib.util
 import io
 import sys
@@ -44,9 +45,12 @@ def in_job(ctx, fn):
     return result["value"]
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def routed_sys():
-    """sys.stdout/sys.stderr as StringIOs with routing installed; everything restored afterwards."""
+    """sys.stdout/sys.stderr as StringIOs with routing installed; all three hooks restored afterwards.
+
+    (In the test body, not a fixture: pytest's capture swaps sys.stdout between setup and call.)
+    """
     saved = sys.stdout, sys.stderr, warnings.showwarning
     sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
     targets = sys.stdout, sys.stderr
@@ -136,37 +140,38 @@ def test_other_attributes_come_from_the_target():
 
 # ----- install_routing -------------------------------------------------------------------------
 
-def test_install_routing_routes_print_and_is_idempotent(routed_sys):
-    out, err = routed_sys
-    routed_out = sys.stdout
-    assert isinstance(routed_out, RoutingStream) and routed_out.target is out
-    context.install_routing()
-    assert sys.stdout is routed_out and sys.stderr.target is err
+def test_install_routing_routes_print_and_is_idempotent():
     sink = Sink()
 
     def job():
         print("from the job")
         print("job error", file=sys.stderr)
 
-    in_job(JobContext(sink), job)
-    print("from the cell")
+    with routed_sys() as (out, err):
+        routed_out = sys.stdout
+        assert isinstance(routed_out, RoutingStream) and routed_out.target is out
+        context.install_routing()
+        assert sys.stdout is routed_out and sys.stderr.target is err
+        in_job(JobContext(sink), job)
+        print("from the cell")
     assert sink.items == [("stdout", "from the job"), ("stdout", "\n"), ("stderr", "job error"), ("stderr", "\n")]
     assert out.getvalue() == "from the cell\n" and err.getvalue() == ""
 
 
-def test_warnings_of_a_job_go_to_its_warning_stream(routed_sys):
+def test_warnings_of_a_job_go_to_its_warning_stream():
     sink = Sink()
+
+    def job():
+        warnings.warn("careful in the job", UserWarning)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        context.install_routing()  # catch_warnings replaced showwarning: route the replacement
-
-        def job():
-            warnings.warn("careful in the job", UserWarning)
-
-        in_job(JobContext(sink), job)
-        warnings.warn("careful in the cell", UserWarning)
-    assert [(stream, "careful in the job" in text and "UserWarning" in text) for stream, text in sink.items] == [
-        ("warning", True)]
+        with routed_sys():
+            assert warnings.showwarning._jobmagics_routing
+            in_job(JobContext(sink), job)
+            warnings.warn("careful in the cell", UserWarning)
+    [(stream, text)] = sink.items
+    assert stream == "warning" and "UserWarning: careful in the job" in text
     assert [str(w.message) for w in caught] == ["careful in the cell"]
 
 

@@ -231,3 +231,48 @@ def test_flush_returns_for_records_queued_after_the_stream_broke():
         assert box.flush(0.5) is True
     finally:
         box.close()
+
+
+def test_flush_returns_for_records_queued_after_close(collector):
+    box = Outbox(wire.FrameWriter(collector))
+    box.record(1, "stdout", "sent")
+    box.close()
+    box.record(1, "stdout", "too late")  # e.g. a job thread still printing while the agent ends
+    assert box.flush(0.5) is True  # nothing will send it, so there is nothing to wait for
+    assert [records_of(f) for f in collector.frames()] == [[("stdout", "sent")]]
+
+
+class WatchedStream(Collector):
+    """Sets ``seen`` once a write carries ``marker``."""
+
+    def __init__(self, marker, seen):
+        super().__init__()
+        self._marker = marker
+        self._seen = seen
+
+    def write(self, data):
+        written = super().write(data)
+        if self._marker in bytes(data):
+            self._seen.set()
+        return written
+
+
+def test_a_record_the_control_pickle_refuses_does_not_stop_the_outbox(monkeypatch):
+    settled = threading.Event()  # set by whichever comes first: the later record written, or the thread dying
+    died = []
+
+    def excepthook(args):
+        died.append(args.exc_type)
+        settled.set()
+
+    monkeypatch.setattr(threading, "excepthook", excepthook)
+    stream = WatchedStream(b"later-marker", settled)
+    box = Outbox(wire.FrameWriter(stream))
+    try:
+        box.record(1, "display", {"data": {"application/x-raw": threading.Lock()}, "metadata": {}})
+        box.record(2, "stdout", "later-marker")
+        assert settled.wait(30)
+        assert died == []
+        assert [records_of(f) for f in stream.frames() if f.job == 2] == [[("stdout", "later-marker")]]
+    finally:
+        box.close()

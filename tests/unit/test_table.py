@@ -1,4 +1,3 @@
-import pytest
 from IPython.lib.pretty import pretty
 
 from jobmagics.agent.job import Job
