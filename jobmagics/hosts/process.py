@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 
 from ..agent.states import JobState
+from ..errors import AgentStartError
 from ..transport.local import KILL_GRACE, LocalTransport
 from .agent import AgentLink
 
@@ -36,7 +37,11 @@ class ProcessHost:
     def _run(self, job, link, request, buffers):
         transport = link.transport
         try:
-            transport.send_bootstrap()
+            try:
+                transport.send_bootstrap()
+            except OSError:  # it died at once (no python there?): its exit says why
+                raise AgentStartError("the job's process ended before it answered: %s"
+                                      % transport.exit_reason()) from None
             link.handshake()
             link.start(job, request, buffers)
             link.serve()
