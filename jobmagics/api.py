@@ -9,7 +9,7 @@ import sys
 import threading
 
 from . import capture, shipping
-from .agent.delivery import collapse, deliver
+from .agent.delivery import ComputerTagger, collapse, deliver
 from .agent.job import Job
 from .agent.registry import JobRegistry
 from .agent.runner import Work
@@ -22,6 +22,12 @@ _lock = threading.Lock()
 _registry = None
 _thread_host = None
 _process_host = None
+_shutdown_hooks = []
+
+
+def on_shutdown(hook):
+    """Call ``hook()`` when this process's jobs are shut down (before the jobs are stopped)."""
+    _shutdown_hooks.append(hook)
 
 
 def registry() -> JobRegistry:
@@ -38,6 +44,11 @@ def registry() -> JobRegistry:
 
 def shutdown():
     """Stop every job of this process and end every process they started."""
+    for hook in _shutdown_hooks:
+        try:
+            hook()
+        except Exception:
+            pass
     if _registry is None:
         return
     _registry.shutdown()
@@ -65,7 +76,7 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
         command = work
         if namespace is None:
             namespace = inspect.currentframe().f_back.f_globals
-        variables = _variables_for(work, init, namespace, using, capture_names, hidden)
+        variables = variables_for(work, init, namespace, using, capture_names, hidden)
     else:
         raise UserInputError("start_job needs code (a string) or a callable, not %s" % type(work).__name__)
     host = _thread_host if thread else (_process_host if python is None else ProcessHost(python))
@@ -89,7 +100,8 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
     return job
 
 
-def _variables_for(code, init, namespace, using, capture_names, hidden):
+def variables_for(code, init, namespace, using, capture_names, hidden):
+    """The notebook variables a job gets: ``using`` names them, else those the code reads."""
     capture.parse(code)
     if init:
         capture.parse(init, "init code")
@@ -140,7 +152,7 @@ def receive_job(*jobs, keep=False, wait=False, auto_remove=False):
     try:
         for job in targets:
             if wait:
-                _stream_until_done(job, outputs)
+                stream_until_done(job, outputs)
             else:
                 _deliver_all(job, outputs, keep=keep)
     except KeyboardInterrupt:
@@ -169,18 +181,19 @@ def _interrupt_deferred():
         raise KeyboardInterrupt
 
 
-def _deliver_all(job, outputs, keep=False):
+def _deliver_all(job, outputs, keep=False, tagger=None):
     with _interrupt_deferred():
-        deliver(job.records(keep=keep), outputs)
+        deliver(job.records(keep=keep), outputs, tagger)
 
 
-def _stream_until_done(job, outputs):
-    """Deliver as the job goes until it finished."""
+def stream_until_done(job, outputs, tag_computers=False):
+    """Deliver as the job (and its children) go, until all finished."""
+    tagger = ComputerTagger() if tag_computers else None
     while True:
-        seen = job.activity
-        _deliver_all(job, outputs)
+        seen = job.activity  # children's records and states count as the parent's activity
+        _deliver_all(job, outputs, tagger=tagger)
         if job.finished and all(c.finished for c in job.child_jobs):
-            _deliver_all(job, outputs)
+            _deliver_all(job, outputs, tagger=tagger)
             return
         job.wait_for_activity(seen)
 

@@ -12,19 +12,21 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import api
+from . import api, remote
 from .agent import context, rich
 from .agent.job import Job
-from .errors import UserInputError
+from .errors import JobError, JobmagicsError, UserInputError
 from .lineparse import split_flags
 
 
 @contextlib.contextmanager
 def user_errors():
-    """Show a user's mistake as one line, as IPython does for its own magics."""
+    """Show a mistake or an unreachable computer as one line, as IPython does for its own magics."""
     try:
         yield
-    except UserInputError as exc:
+    except JobError:
+        raise
+    except JobmagicsError as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -157,6 +159,93 @@ class JobMagics(Magics):
             api.remove_job(*self._refs(args.jobs), force=args.force, state=args.state)
 
 
+    # ----- sessions ---------------------------------------------------------------
+    @no_var_expand
+    @magic_arguments()
+    @argument("--computer", "-c", nargs="+", metavar="HOST", help="computers to connect to (names from ~/.ssh/config work)")
+    @argument("--name", "-n", help="the session's name (default Session<id>; with several computers, NAME-1, NAME-2, ...)")
+    @argument("--user", "-u", help="user to log in as (default: ~/.ssh/config, else your user name)")
+    @argument("--port", "-p", type=int, help="SSH port (default: ~/.ssh/config, else 22)")
+    @argument("--identity", "-i", metavar="FILE", help="private key file to log in with")
+    @argument("--python", metavar="EXE", help="Python on the remote computer (default python3)")
+    @argument("--accept-new-host-key", action="store_true",
+              help="accept and remember a host key not yet in known_hosts (never a changed one)")
+    @line_magic
+    def new_session(self, line):
+        """Open a persistent session on each computer (New-PSSession); the value is the session(s).
+
+        The remote computer needs only Python 3.8+: jobmagics sends its agent over
+        the connection. Host keys are checked against ~/.ssh/known_hosts.
+        """
+        args = parse_argstring(self.new_session, line)
+        with user_errors():
+            return remote.new_session(args.computer, name=args.name, user=args.user, port=args.port,
+                                      identity=args.identity, python=args.python,
+                                      accept_new_host_key=args.accept_new_host_key)
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("sessions", nargs="*", metavar="S", help="session id or name")
+    @line_magic
+    def get_session(self, line):
+        """List this kernel's sessions (Get-PSSession): Id Name Transport ComputerName State Availability."""
+        args = parse_argstring(self.get_session, line)
+        with user_errors():
+            return remote.get_session(*args.sessions)
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("sessions", nargs="+", metavar="S", help="session id or name")
+    @line_magic
+    def remove_session(self, line):
+        """Close sessions and stop their jobs (Remove-PSSession)."""
+        args = parse_argstring(self.remove_session, line)
+        with user_errors():
+            remote.remove_session(*self._session_refs(args.sessions))
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("--computer", "-c", nargs="+", metavar="HOST", help="run on these computers through temporary sessions")
+    @argument("--session", "-s", nargs="+", metavar="S", help="run in these open sessions")
+    @argument("--as-job", action="store_true", help="return a RemoteJob at once instead of waiting")
+    @argument("--job-name", metavar="N", help="name of the job (implies --as-job)")
+    @argument("--throttle-limit", type=int, default=32, metavar="N", help="at most N computers at once (default 32)")
+    @argument("--using", metavar="V,..", help="send exactly these notebook variables (comma-separated)")
+    @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%invoke)")
+    @line_cell_magic
+    def invoke(self, line, cell=None):
+        """Run code on remote computers (Invoke-Command).
+
+        Without --as-job the remote output streams into the cell (each line tagged
+        with its computer when there are several) and the output objects are the
+        value. With --as-job a RemoteJob comes back at once, with one child job per
+        computer; manage it with the job magics.
+        """
+        args, code = split_flags(self.invoke.parser, line)
+        if cell is not None:
+            if code:
+                raise UsageError("%%%%invoke takes only flags on its line, not code: %r" % code)
+            code = cell
+        if not code.strip():
+            raise UsageError("%invoke needs code to run")
+        with user_errors():
+            return remote.invoke(code, computer=args.computer, session=self._session_refs(args.session or []),
+                                 as_job=args.as_job or bool(args.job_name), job_name=args.job_name,
+                                 throttle_limit=args.throttle_limit, using=args.using,
+                                 namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)
+
+    def _session_refs(self, words):
+        """Session refs with ``$var`` replaced by the session(s) it holds."""
+        refs = []
+        for word in words:
+            if word.startswith("$"):
+                value = self.shell.user_ns.get(word[1:])
+                refs += list(value) if isinstance(value, (list, tuple)) else [value]
+            else:
+                refs.append(word)
+        return refs
+
+
 def _is_job_name(word):
     try:
         api.registry().resolve(word)
@@ -177,7 +266,8 @@ def _complete_jobs(shell, event):
     return [str(j.id) for j in jobs] + [j.name for j in jobs]
 
 
-MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job")
+MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
+               "new_session", "get_session", "remove_session", "invoke")
 
 
 def load(shell):

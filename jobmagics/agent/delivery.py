@@ -23,11 +23,34 @@ def show_display(item):
     sys.stdout.write(str(item["data"].get("text/plain", "")) + "\n")
 
 
-def deliver(records, outputs=None):
-    """Show every record's data; the output objects are appended to ``outputs`` (returned)."""
+class ComputerTagger:
+    """Prefixes each line of text with the computer it came from, across chunks of one stream."""
+
+    def __init__(self):
+        self._at_line_start = {}
+
+    def tag(self, record, text):
+        if not record.computer or not text:
+            return text
+        key = (record.computer, record.stream)
+        prefix = "[%s] " % record.computer
+        lines = text.split("\n")
+        start = self._at_line_start.get(key, True)
+        tagged = [(prefix + line if (i > 0 or start) and line else line) for i, line in enumerate(lines)]
+        self._at_line_start[key] = text.endswith("\n")
+        return "\n".join(tagged)
+
+
+def deliver(records, outputs=None, tagger=None):
+    """Show every record's data; the output objects are appended to ``outputs`` (returned).
+
+    With a ``tagger`` text lines are prefixed with the computer they came from.
+    """
     outputs = [] if outputs is None else outputs
     for record in records:
         stream, data = record.stream, record.data
+        if tagger is not None and stream in ("stdout", "stderr", "warning"):
+            data = tagger.tag(record, data)
         if stream == "output":
             outputs.append(data)
         elif stream == "stdout":

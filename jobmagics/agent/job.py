@@ -237,8 +237,16 @@ class Job:
         child.parent = self
         self.child_jobs.append(child)
         child.add_state_callback(self._on_child_state)
+        child.add_record_callback(lambda child, record: self._bump_activity())
+
+    def _bump_activity(self):
+        """A child's news counts as the parent's: streaming the parent wakes for it."""
+        with self._cond:
+            self._activity += 1
+            self._cond.notify_all()
 
     def _on_child_state(self, child, old, new):
+        self._bump_activity()
         derived = derive_parent_state(c.state for c in self.child_jobs)
         if derived != self._state and derived in TRANSITIONS[self._state]:
             self._set_state(derived)

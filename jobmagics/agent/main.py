@@ -117,6 +117,8 @@ class Agent:
 
     def _on_state(self, job, old, new):
         self.outbox.state(self.kernel_ids[job.instance_id], new, job.reason)
+        if new.finished:
+            self.registry.discard(job)  # its records went to the kernel: nothing is kept here
         if new.finished and self.exit_when_done:
             threading.Thread(target=self.finish, name="jobmagics-agent-exit", daemon=True).start()
 
@@ -207,6 +209,11 @@ def take_over_descriptors():
 
 def main():
     signal.signal(signal.SIGTERM, _on_sigterm)  # handlers can only be set from the main thread
+    if os.getpgrp() != os.getpid():
+        try:
+            os.setsid()  # lead a process group of our own: ending the agent ends what its jobs started
+        except OSError:
+            pass
     proto_in, proto_out = take_over_descriptors()
     agent = Agent(proto_in, proto_out)
     agent.capture = FdCapture(agent._fd_owner)

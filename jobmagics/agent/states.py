@@ -24,6 +24,18 @@ class JobState(str, enum.Enum):
         return self in FINISHED
 
 
+class SessionState(str, enum.Enum):
+    """A session's state; members compare equal to their names as strings."""
+
+    Opened = "Opened"
+    Disconnected = "Disconnected"
+    Broken = "Broken"
+    Closed = "Closed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 FINISHED = frozenset({JobState.Completed, JobState.Failed, JobState.Stopped})
 
 _S = JobState

@@ -28,23 +28,35 @@ def rows(jobs):
     return out
 
 
-def text_table(jobs):
-    body = rows(jobs)
-    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(),
+def render_text(columns, body):
+    """A PowerShell-style text table: header, dashes, rows padded to the widest cell."""
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in body]
     return "\n".join(lines)
 
 
+def render_html(columns, body, css_class, cell_html=None):
+    """A static HTML table; ``cell_html(column, value)`` may draw a cell itself (None: escaped text)."""
+    def cell(column, value):
+        drawn = cell_html(column, value) if cell_html else None
+        return html.escape(value) if drawn is None else drawn
+
+    head = "".join("<th>%s</th>" % c for c in columns)
+    rows_html = "".join("<tr>%s</tr>" % "".join("<td>%s</td>" % cell(c, v) for c, v in zip(columns, r))
+                        for r in body)
+    return '<table class="%s"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (css_class, head, rows_html)
+
+
+def text_table(jobs):
+    return render_text(COLUMNS, rows(jobs))
+
+
 def html_table(jobs, state_html=html.escape):
     """The table as HTML; ``state_html(state)`` draws the State cell (e.g. as a coloured badge)."""
-    state_column = COLUMNS.index("State")
-    head = "".join("<th>%s</th>" % c for c in COLUMNS)
-    body = "".join("<tr>%s</tr>" % "".join(
-        "<td>%s</td>" % (state_html(v) if i == state_column else html.escape(v)) for i, v in enumerate(r))
-        for r in rows(jobs))
-    return '<table class="jobmagics-jobs"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (head, body)
+    return render_html(COLUMNS, rows(jobs), "jobmagics-jobs",
+                       lambda column, value: state_html(value) if column == "State" else None)
 
 
 class JobList(list):

@@ -1,6 +1,7 @@
 """The kernel's end of one agent: handshake, requests, and frames turned into job events."""
 from __future__ import annotations
 
+import itertools
 import threading
 
 from ..agent import serialize, wire
@@ -15,15 +16,19 @@ class AgentLink:
     records to their streams, state changes to their state machine.
     """
 
-    def __init__(self, transport):
+    def __init__(self, transport, on_end=None):
         self.transport = transport
-        self.writer = wire.FrameWriter(transport.writer)
-        self.jobs = {}  # kernel job id -> Job
+        self.on_end = on_end  # called once the stream ended, from the reader thread
+        self.writer = None  # once the transport is open
+        self.jobs = {}  # this link's id for a job -> Job (frames carry it; registry ids may not exist)
+        self._link_ids = {}  # job instance id -> this link's id for it
+        self._next_id = itertools.count(1)
         self.hello = None
         self.ended = threading.Event()
         self.bye = False
 
     def handshake(self):
+        self.writer = wire.FrameWriter(self.transport.writer)
         frame = wire.read_frame(self.transport.reader)
         if frame is None or frame.kind != wire.HELLO:
             raise AgentStartError("the job process ended before it answered: %s"
@@ -36,11 +41,13 @@ class AgentLink:
         return hello
 
     def start(self, job, request, buffers):
-        self.jobs[job.id] = job
-        self.writer.send(wire.START, request, job=job.id, buffers=buffers)
+        link_id = next(self._next_id)
+        self._link_ids[job.instance_id] = link_id
+        self.jobs[link_id] = job
+        self.writer.send(wire.START, request, job=link_id, buffers=buffers)
 
     def stop(self, job):
-        self.writer.send(wire.STOP, {}, job=job.id)
+        self.writer.send(wire.STOP, {}, job=self._link_ids[job.instance_id])
 
     def serve(self):
         """Apply frames until the agent says goodbye or the stream ends."""
@@ -48,7 +55,7 @@ class AgentLink:
             while True:
                 try:
                     frame = wire.read_frame(self.transport.reader)
-                except (EOFError, OSError, ValueError):
+                except (EOFError, OSError, ValueError, wire.ProtocolError):
                     frame = None
                 if frame is None:
                     return
@@ -64,6 +71,8 @@ class AgentLink:
                     job._set_state(JobState(frame.control["state"]), frame.control.get("reason"))
         finally:
             self.ended.set()
+            if self.on_end is not None:
+                self.on_end(self)
 
     def _apply_records(self, job, frame):
         computer = None if job.location == "localhost" else job.location

@@ -15,9 +15,13 @@ import zlib
 
 AGENT_PACKAGE = "_jobmagics_agent"
 
-# Kept to what Python 3.8 understands: it runs on the far side before anything else.
+# Kept to what old Pythons can parse: it runs on the far side before anything else,
+# and says so when that Python is too old for the agent.
 BOOTSTRAP = r"""
-import sys, json, zlib, linecache, importlib, importlib.abc, importlib.util
+import sys
+if sys.version_info < (3, 8):
+    sys.exit("jobmagics: this Python (%d.%d) is too old for the agent, which needs 3.8 or newer" % sys.version_info[:2])
+import json, zlib, linecache, importlib, importlib.abc, importlib.util
 _r = sys.stdin.buffer
 _n = int(_r.readline())
 _blob = b""

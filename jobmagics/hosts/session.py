@@ -1,0 +1,31 @@
+"""``RemoteJob``: jobs run by the agent of a session (another computer, or a detached process)."""
+from __future__ import annotations
+
+from ..agent.states import JobState
+
+#: Seconds a stopped remote job gets to report Stopped before it is declared Stopped here.
+STOP_WAIT = 10.0
+
+
+class SessionHost:
+    """Starts jobs in one session's agent; their records and states come back over its link."""
+
+    job_type = "RemoteJob"
+
+    def __init__(self, session):
+        self.session = session
+
+    def start(self, job, request, buffers):
+        job._host = self
+        job.location = self.session.computer_name
+        self.session.link.start(job, dict(request, job_type=self.job_type), buffers)
+        return job
+
+    def stop(self, job):
+        if job.finished:
+            return
+        job._begin_stop()
+        if not self.session.link.ended.is_set():
+            self.session.link.stop(job)
+        if not job.wait(STOP_WAIT):
+            job._set_state(JobState.Stopped, "stopped; %s did not confirm in time" % self.session.computer_name)

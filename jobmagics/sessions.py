@@ -1,0 +1,143 @@
+"""Sessions: persistent connections to agents that host jobs (PSSessions).
+
+A session owns one transport and the agent at its end. Jobs started in it
+are ``RemoteJob``s whose records come back over the session's link. When the
+link ends without the session being closed, the session is ``Broken`` and
+its unfinished jobs fail with a reason naming the computer.
+"""
+from __future__ import annotations
+
+import getpass
+import itertools
+import threading
+
+from .agent.states import JobState, SessionState
+from .errors import JobmagicsError, UserInputError
+from .hosts.agent import AgentLink
+from .hosts.session import SessionHost
+
+
+class SessionNotFoundError(UserInputError, LookupError):
+    """No session matches an id or a name."""
+
+
+class Session:
+    """One persistent connection to an agent on ``computer_name``."""
+
+    def __init__(self, connection, session_id, name=None, transport="SSH"):
+        self.id = session_id
+        self.name = name or "Session%d" % session_id
+        self.computer_name = connection.location
+        self.transport = transport
+        self.state = SessionState.Opened
+        self.availability = "Available"
+        self.reason = None
+        self.hello = None
+        self._connection = connection
+        self._lock = threading.Lock()
+        self.link = AgentLink(connection, on_end=self._on_link_end)
+        self.host = SessionHost(self)
+
+    def open(self):
+        """Connect, send the agent, check its handshake, and start reading (errors raise here)."""
+        self._connection.open()
+        try:
+            self._connection.send_bootstrap()
+            self.hello = self.link.handshake()
+        except Exception:
+            reason = self._connection.exit_reason(5.0)
+            self._connection.kill()
+            raise JobmagicsError("the agent did not start on %s: %s" % (self.computer_name, reason)) from None
+        threading.Thread(target=self.link.serve, name="jobmagics-session-%s" % self.name, daemon=True).start()
+        return self
+
+    def _on_link_end(self, link):
+        with self._lock:
+            closing = self.state == SessionState.Closed
+            if not closing:
+                self.state = SessionState.Broken
+                self.availability = "None"
+                self.reason = "the connection to %s was lost" % self.computer_name
+        for job in list(link.jobs.values()):
+            if not job.finished:
+                if job.state == JobState.Stopping or closing:
+                    job._set_state(JobState.Stopped, "its session %s was closed" % self.name)
+                else:
+                    job._record("error", {"ename": "SessionBroken", "evalue": self.reason, "traceback": ""})
+                    job._set_state(JobState.Failed, self.reason)
+
+    def jobs(self):
+        return list(self.link.jobs.values())
+
+    def close(self, timeout=15.0):
+        """Stop the session's jobs and end its agent; the session is Closed."""
+        with self._lock:
+            if self.state == SessionState.Closed:
+                return
+            self.state = SessionState.Closed
+            self.availability = "None"
+        self._connection.close()  # EOF: the agent stops its jobs, ends its process group, exits
+        self.link.ended.wait(timeout)
+        self._connection.kill()
+
+    def snapshot(self):
+        return {"id": self.id, "name": self.name, "computer_name": self.computer_name,
+                "transport": self.transport, "state": self.state, "availability": self.availability}
+
+    def __repr__(self):
+        return "<Session %d %r %s %s>" % (self.id, self.name, self.computer_name, self.state)
+
+    def _repr_pretty_(self, p, cycle):
+        from .session_table import text_table
+        p.text(text_table([self]))
+
+    def _repr_html_(self):
+        from .session_table import html_table
+        return html_table([self])
+
+
+class SessionRegistry:
+    """The sessions of one kernel; ids are never reused."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sessions = {}
+        self._ids = itertools.count(1)
+
+    def next_id(self):
+        return next(self._ids)
+
+    def add(self, session):
+        with self._lock:
+            self._sessions[session.id] = session
+        return session
+
+    def sessions(self):
+        with self._lock:
+            return list(self._sessions.values())
+
+    def resolve(self, ref):
+        if isinstance(ref, Session):
+            return ref
+        text = str(ref).strip()
+        for session in self.sessions():
+            if text == session.name or (text.isdigit() and int(text) == session.id):
+                return session
+        raise SessionNotFoundError("no session with id or name %r" % text)
+
+    def remove(self, session):
+        session.close()
+        with self._lock:
+            self._sessions.pop(session.id, None)
+
+    def shutdown(self):
+        for session in self.sessions():
+            try:
+                session.close(timeout=5.0)
+            except Exception:
+                pass
+
+
+def password_prompt(text):
+    """Ask for a password without echo (in a notebook: the frontend's password box)."""
+    return getpass.getpass(text)

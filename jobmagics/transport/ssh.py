@@ -1,0 +1,230 @@
+"""An agent on another computer, reached over SSH with paramiko: the transport behind sessions.
+
+Host names resolve through ``~/.ssh/config`` (HostName, Port, User,
+IdentityFile, IdentitiesOnly, ProxyCommand, ProxyJump); keys come from the
+ssh-agent, the config and ``~/.ssh``. Host keys are checked against
+``~/.ssh/known_hosts``: an unknown key is refused (or, asked to, accepted and
+saved), a changed key is always refused, both with the key's fingerprint.
+"""
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import os
+import shlex
+import socket
+
+import paramiko
+
+from ..errors import UserInputError
+from .base import Transport
+from .bootstrap import agent_bundle, agent_command
+
+#: Seconds any network wait may take before the session is declared unreachable.
+CONNECT_TIMEOUT = 15.0
+
+
+class SSHError(UserInputError):
+    """A computer could not be reached or logged into over SSH (shown as one line; nothing changes)."""
+
+
+class HostKeyError(SSHError):
+    """The computer's host key is unknown or has changed; nothing was sent to it."""
+
+
+def fingerprint(key):
+    """OpenSSH's SHA256 fingerprint of a host key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def known_hosts_path():
+    return os.path.expanduser("~/.ssh/known_hosts")
+
+
+class _UnknownHostPolicy(paramiko.MissingHostKeyPolicy):
+    """Refuse an unknown host key with its fingerprint, or accept and save it when asked to."""
+
+    def __init__(self, accept_new, label):
+        self.accept_new = accept_new
+        self.label = label
+
+    def missing_host_key(self, client, hostname, key):
+        if not self.accept_new:
+            raise HostKeyError(
+                "the host key of %s is not known: %s %s. If it is the right key, connect once with "
+                "--accept-new-host-key (or add it to %s)" % (self.label, key.get_name(), fingerprint(key),
+                                                            known_hosts_path()))
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        path = known_hosts_path()
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        client.save_host_keys(path)
+
+
+class HostConfig:
+    """Where and as whom to connect, from the arguments and ``~/.ssh/config``."""
+
+    def __init__(self, host, user=None, port=None, identity=None):
+        config = paramiko.SSHConfig()
+        path = os.path.expanduser("~/.ssh/config")
+        if os.path.exists(path):
+            config = paramiko.SSHConfig.from_path(path)
+        entry = config.lookup(host)
+        self.alias = host
+        self.hostname = entry.get("hostname", host)
+        self.port = int(port or entry.get("port", 22))
+        self.user = user or entry.get("user") or getpass.getuser()
+        files = [identity] if identity else entry.get("identityfile", [])
+        self.identity_files = [os.path.expanduser(f) for f in files if os.path.exists(os.path.expanduser(f))]
+        self.identities_only = entry.get("identitiesonly", "no").lower() == "yes" or bool(identity)
+        self.proxy_command = entry.get("proxycommand")
+        self.proxy_jump = entry.get("proxyjump")
+
+    @property
+    def label(self):
+        where = "%s:%d" % (self.hostname, self.port)
+        return self.alias if self.alias == self.hostname else "%s (%s)" % (self.alias, where)
+
+
+def connect(config, accept_new_host_key=False, password_prompt=None):
+    """A logged-in paramiko client for ``config``; SSHError/HostKeyError say what went wrong."""
+    client = paramiko.SSHClient()
+    if os.path.exists(known_hosts_path()):
+        client.load_host_keys(known_hosts_path())
+    client.set_missing_host_key_policy(_UnknownHostPolicy(accept_new_host_key, config.label))
+    kwargs = dict(hostname=config.hostname, port=config.port, username=config.user,
+                  key_filename=config.identity_files or None, timeout=CONNECT_TIMEOUT,
+                  banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT, channel_timeout=CONNECT_TIMEOUT,
+                  allow_agent=not config.identities_only, look_for_keys=not config.identities_only,
+                  sock=_proxy_socket(config, accept_new_host_key, password_prompt))
+    try:
+        try:
+            client.connect(**kwargs)
+        except paramiko.AuthenticationException:
+            if password_prompt is None:
+                raise
+            # The password is used for this login only: never stored, logged or shown.
+            client.connect(password=password_prompt("Password for %s@%s: " % (config.user, config.label)),
+                           **dict(kwargs, sock=_proxy_socket(config, accept_new_host_key, password_prompt)))
+    except HostKeyError:
+        client.close()
+        raise
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise HostKeyError(
+            "the host key of %s has CHANGED: it is now %s %s, known_hosts has %s. This may be an attack; "
+            "nothing was sent. If the change is expected, remove the old key (ssh-keygen -R %s) and "
+            "connect again" % (config.label, exc.key.get_name(), fingerprint(exc.key), fingerprint(exc.expected_key),
+                               shlex.quote(_known_hosts_name(config)))) from None
+    except paramiko.AuthenticationException:
+        client.close()
+        raise SSHError("cannot log in to %s as %s: no key or password was accepted"
+                       % (config.label, config.user)) from None
+    except (socket.timeout, TimeoutError):
+        client.close()
+        raise SSHError("%s did not answer within %.0f s" % (config.label, CONNECT_TIMEOUT)) from None
+    except (OSError, paramiko.SSHException) as exc:
+        client.close()
+        raise SSHError("cannot connect to %s: %s" % (config.label, exc)) from None
+    client.get_transport().set_keepalive(15)
+    return client
+
+
+def _known_hosts_name(config):
+    return config.hostname if config.port == 22 else "[%s]:%d" % (config.hostname, config.port)
+
+
+def _proxy_socket(config, accept_new_host_key, password_prompt):
+    if config.proxy_command:
+        return paramiko.ProxyCommand(config.proxy_command.replace("%h", config.hostname)
+                                     .replace("%p", str(config.port)).replace("%r", config.user))
+    if config.proxy_jump:
+        jump = connect(HostConfig(config.proxy_jump.split(",")[0]), accept_new_host_key, password_prompt)
+        return jump.get_transport().open_channel("direct-tcpip", (config.hostname, config.port), ("127.0.0.1", 0))
+    return None
+
+
+class _ChannelReader:
+    """``readinto`` over a channel's stdout, as the frame reader wants."""
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def readinto(self, buffer):
+        data = self.channel.recv(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _ChannelWriter:
+    def __init__(self, channel):
+        self.channel = channel
+
+    def write(self, data):
+        self.channel.sendall(bytes(data) if not isinstance(data, bytes) else data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+class SSHTransport(Transport):
+    """Runs the agent with the remote ``python`` over an SSH exec channel."""
+
+    def __init__(self, host, user=None, port=None, identity=None, python="python3",
+                 accept_new_host_key=False, password_prompt=None):
+        self.config = HostConfig(host, user=user, port=port, identity=identity)
+        self.location = host
+        self.python = python
+        self.accept_new_host_key = accept_new_host_key
+        self.password_prompt = password_prompt
+        self.client = None
+        self.channel = None
+
+    def open(self):
+        self.client = connect(self.config, self.accept_new_host_key, self.password_prompt)
+        try:
+            self.channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            self.channel.exec_command(" ".join(shlex.quote(a) for a in agent_command(shlex.split(self.python))))
+        except (paramiko.SSHException, OSError) as exc:
+            self.client.close()
+            raise SSHError("cannot start a program on %s: %s" % (self.config.label, exc)) from None
+        self.reader = _ChannelReader(self.channel)
+        self.writer = _ChannelWriter(self.channel)
+
+    def send_bootstrap(self):
+        self.writer.write(agent_bundle())
+
+    def close(self):
+        if self.channel is not None:
+            try:
+                self.channel.shutdown_write()  # EOF on the agent's stdin: it stops its jobs and exits
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
+
+    def kill(self, grace=3.0):
+        self.close()
+        if self.client is not None:
+            self.client.close()
+
+    def reap(self, grace=3.0):
+        if self.client is not None:
+            self.client.close()
+
+    def exit_reason(self, timeout=5.0):
+        channel = self.channel
+        if channel is None:
+            return "not connected"
+        if not channel.status_event.wait(timeout):
+            return "the connection to %s was lost" % self.config.label
+        code = channel.recv_exit_status()
+        stderr = b""
+        while channel.recv_stderr_ready():
+            stderr += channel.recv_stderr(65536)
+        text = stderr.decode("utf-8", "replace").strip().splitlines()
+        if code == 127:
+            return "%s has no %s (install Python 3.8 or newer there, or pass --python)" % (
+                self.config.label, self.python)
+        reason = "the agent on %s exited with code %d" % (self.config.label, code)
+        return reason + (": " + text[-1] if text else "")
