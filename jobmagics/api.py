@@ -67,6 +67,22 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
     Code reads the variables of ``namespace`` (default: the caller's globals)
     that it uses: the same objects in a thread job, copies in a process job.
     ``using`` names the variables explicitly; ``capture_names=False`` sends none.
+    ``python`` runs a process job with another interpreter (a path, or [path, flags...]).
+    """
+    registry()
+    if namespace is None and isinstance(work, str):
+        namespace = inspect.currentframe().f_back.f_globals
+    host = _thread_host if thread else (_process_host if python is None else ProcessHost(python))
+    return start_on(host, work, *args, name=name, init=init, using=using, capture_names=capture_names,
+                    namespace=namespace, hidden=hidden, kwargs=kwargs)
+
+
+def start_on(host, work, *args, name=None, init=None, using=None, capture_names=True, namespace=None,
+             hidden=None, kwargs=None):
+    """Start ``work`` on ``host`` (a thread host, or a host that runs jobs in an agent) and register it.
+
+    Nothing is registered or started when the code does not parse or a
+    variable cannot be sent.
     """
     reg = registry()
     kwargs = dict(kwargs or {})
@@ -74,14 +90,11 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
         command, variables = _command_of(work, args, kwargs), {}
     elif isinstance(work, str):
         command = work
-        if namespace is None:
-            namespace = inspect.currentframe().f_back.f_globals
-        variables = variables_for(work, init, namespace, using, capture_names, hidden)
+        variables = variables_for(work, init, namespace or {}, using, capture_names, hidden)
     else:
         raise UserInputError("start_job needs code (a string) or a callable, not %s" % type(work).__name__)
-    host = _thread_host if thread else (_process_host if python is None else ProcessHost(python))
     job = Job(command, host.job_type, name=name)
-    if thread:
+    if isinstance(host, ThreadHost):
         job.shipped = shipping.references(variables)
         job_work = Work(fn=work, args=args, kwargs=kwargs) if callable(work) else \
             Work(code=work, init=init, namespace=variables)

@@ -44,6 +44,8 @@ class Session:
         try:
             self._connection.send_bootstrap()
             self.hello = self.link.handshake()
+            if not self.hello.get("has_dill"):
+                self.link.install_dill()
         except Exception:
             reason = self._connection.exit_reason(5.0)
             self._connection.kill()

@@ -12,6 +12,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from proc_helpers import assert_processes_end  # noqa: E402  (needs the path above)
 
+pytest_plugins = ["sshd_fixtures"]  # sshd_server and ssh_home, for the SSH tests and the contract tests
+
 
 def _children():
     return [p.pid for p in psutil.Process().children(recursive=True)]

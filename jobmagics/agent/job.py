@@ -165,6 +165,17 @@ class Job:
             callback(self, old, new)
         return True
 
+    def _set_state_if_legal(self, new, reason=None) -> bool:
+        """Apply a state reported from elsewhere, ignoring one overtaken by a local change.
+
+        (A remote "Running" may arrive after the kernel already began stopping the job.)
+        """
+        new = JobState(new)
+        with self._cond:
+            if new not in TRANSITIONS[self._state]:
+                return False
+        return self._set_state(new, reason)
+
     def _begin_stop(self):
         """A host's first step of stopping: state Stopping, and the stop flag the job's code can see."""
         self._set_state(JobState.Stopping)

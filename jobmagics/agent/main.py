@@ -7,6 +7,7 @@ as the job's stdout/stderr instead of corrupting the protocol.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import select
@@ -138,7 +139,9 @@ class Agent:
                 self.finish(kernel_gone=frame is None)
                 return
             try:
-                if frame.kind == wire.START:
+                if frame.kind == wire.INSTALL:
+                    install_sources(frame.control)
+                elif frame.kind == wire.START:
                     self.start(frame)
                 elif frame.kind == wire.STOP:
                     self.stop(frame)
@@ -158,6 +161,16 @@ class Agent:
                 pass
         _end_process_group()
         os._exit(0)
+
+
+def install_sources(bundle):
+    """Make more modules importable from source sent by the kernel (dill, where it is missing)."""
+    for finder in sys.meta_path:
+        if getattr(finder, "jobmagics_sources", False):
+            finder.add(bundle["modules"], bundle["packages"])
+            importlib.invalidate_caches()
+            return
+    raise RuntimeError("this agent was not started from sources; cannot add modules")
 
 
 def _error_record(exc):

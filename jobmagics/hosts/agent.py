@@ -5,7 +5,6 @@ import itertools
 import threading
 
 from ..agent import serialize, wire
-from ..agent.states import JobState
 from ..errors import AgentStartError, ProtocolMismatchError
 
 
@@ -40,6 +39,15 @@ class AgentLink:
         self.hello = hello
         return hello
 
+    def install_dill(self):
+        """Send dill's source to an agent whose Python lacks it (notebook functions need it)."""
+        from ..transport.bootstrap import dill_sources
+
+        sources = dill_sources()
+        if sources is not None:
+            self.writer.send(wire.INSTALL, sources)
+            self.hello["has_dill"] = True
+
     def start(self, job, request, buffers):
         link_id = next(self._next_id)
         self._link_ids[job.instance_id] = link_id
@@ -68,7 +76,7 @@ class AgentLink:
                 if frame.kind == wire.RECORDS:
                     self._apply_records(job, frame)
                 elif frame.kind == wire.STATE:
-                    job._set_state(JobState(frame.control["state"]), frame.control.get("reason"))
+                    job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
             self.ended.set()
             if self.on_end is not None:

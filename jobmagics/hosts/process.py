@@ -43,6 +43,8 @@ class ProcessHost:
                 raise AgentStartError("the job's process ended before it answered: %s"
                                       % transport.exit_reason()) from None
             link.handshake()
+            if not link.hello.get("has_dill"):
+                link.install_dill()  # a bare Python gets dill from here, as a session does
             link.start(job, request, buffers)
             link.serve()
         except Exception as exc:  # a broken agent fails its job, never the kernel

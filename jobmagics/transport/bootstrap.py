@@ -32,6 +32,10 @@ while len(_blob) < _n:
     _blob += _part
 _src = json.loads(zlib.decompress(_blob).decode("utf-8"))
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    jobmagics_sources = True
+    def add(self, modules, packages):
+        _src["modules"].update(modules)
+        _src["packages"].extend(packages)
     def find_spec(self, name, path=None, target=None):
         if name in _src["modules"]:
             return importlib.util.spec_from_loader(name, self, is_package=name in _src["packages"])
@@ -39,7 +43,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
     def exec_module(self, module):
         name = module.__name__
-        filename = "<jobmagics-agent>/" + name.replace(".", "/") + ".py"
+        filename = "<jobmagics-sent>/" + name.replace(".", "/") + ".py"
         code = _src["modules"][name]
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         module.__file__ = filename
@@ -47,6 +51,33 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 sys.meta_path.insert(0, _Finder())
 importlib.import_module(_src["entry"]).main()
 """.strip()
+
+
+def package_sources(package_dir, package_name):
+    """{module name: source} and the package names, for every .py file of a package."""
+    root = pathlib.Path(package_dir)
+    modules, packages = {}, []
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        name = ".".join([package_name] + parts)
+        modules[name] = path.read_text(encoding="utf-8")
+        if is_package:
+            packages.append(name)
+    return modules, packages
+
+
+@functools.lru_cache(maxsize=None)
+def dill_sources():
+    """dill's modules, sent to an agent whose Python lacks dill; None if dill is not here either."""
+    try:
+        import dill
+    except ImportError:
+        return None
+    modules, packages = package_sources(pathlib.Path(dill.__file__).parent, "dill")
+    return {"modules": modules, "packages": packages}
 
 
 @functools.lru_cache(maxsize=None)

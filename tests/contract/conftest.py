@@ -4,24 +4,35 @@ from __future__ import annotations
 import pytest
 
 import jobmagics
+from jobmagics import api, remote
 
-HOSTS = ["thread", "process"]
+HOSTS = ["thread", "process", "ssh"]
+
+#: The remote interpreter of the SSH host: a bare Python where neither jobmagics nor dill is importable.
+BARE_PYTHON = "/usr/bin/python3 -S"
 
 
 class Host:
     """Starts jobs on one kind of host, with a namespace standing in for the notebook's."""
 
-    def __init__(self, kind):
+    def __init__(self, kind, session=None):
         self.kind = kind
+        self.session = session
         self.namespace = {}
 
     @property
     def thread(self):
         return self.kind == "thread"
 
+    @property
+    def location(self):
+        return self.session.computer_name if self.session else "localhost"
+
     def start(self, work, *args, **kwargs):
         if isinstance(work, str):
             kwargs.setdefault("namespace", self.namespace)
+        if self.session is not None:
+            return api.start_on(self.session.host, work, *args, **kwargs)
         return jobmagics.start_job(work, *args, thread=self.thread, **kwargs)
 
     def run(self, work, *args, timeout=60, **kwargs):
@@ -33,4 +44,12 @@ class Host:
 
 @pytest.fixture(params=HOSTS)
 def host(request):
-    return Host(request.param)
+    if request.param != "ssh":
+        yield Host(request.param)
+        return
+    request.getfixturevalue("ssh_home")  # HOME with the loopback sshd's config and keys
+    session = remote.new_session("one", python=BARE_PYTHON)
+    try:
+        yield Host("ssh", session)
+    finally:
+        remote.remove_session(session)

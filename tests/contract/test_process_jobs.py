@@ -69,16 +69,20 @@ def test_stop_ends_the_whole_process_tree():
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs the system python3")
 def test_agent_runs_on_a_bare_python_without_jobmagics_or_dill(tmp_path, monkeypatch):
+    """The agent, emit/progress and dill all arrive by source on a Python without site-packages."""
     monkeypatch.chdir(tmp_path)  # the job's working directory: no jobmagics source there either
     code = ("import sys\nfrom jobmagics import emit, progress\nimport jobmagics\n"
             "progress(50, status='half')\n"
-            "try:\n    import dill\n    has_dill = True\nexcept ImportError:\n    has_dill = False\n"
-            "emit((jobmagics.__doc__, has_dill, sys.flags.no_site))\nprint('bare ok')\nvalue * 2")
-    job = jobmagics.start_job(code, namespace={"value": 21}, python=["/usr/bin/python3", "-S"])
+            "import dill\n"
+            "emit((jobmagics.__doc__, dill.__file__, sys.flags.no_site))\nprint('bare ok')\ndouble(value)")
+    namespace = {"__name__": "__main__", "value": 21}
+    exec("def double(v):\n    return v * 2", namespace)  # a notebook function: it travels with dill
+    job = jobmagics.start_job(code, namespace=namespace, python=["/usr/bin/python3", "-S"])
     assert job.wait(60)
     assert job.state == JobState.Completed, job.reason
-    doc, has_dill, no_site = job.output[0]
-    assert "stand-in" in doc and has_dill is False and no_site == 1
+    doc, dill_file, no_site = job.output[0]
+    # jobmagics is the agent's stand-in, dill came from this side as source: neither is installed there.
+    assert "stand-in" in doc and dill_file.startswith("<jobmagics-sent>/") and no_site == 1
     assert job.progress[0]["percent"] == 50.0
     assert job.stdout == "bare ok\n" and job.output[1] == 42
 

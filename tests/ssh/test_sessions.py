@@ -1,0 +1,161 @@
+"""Sessions and remote jobs against a real OpenSSH server on 127.0.0.1 and 127.0.0.2."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import jobmagics
+from jobmagics import JobState, remote
+from jobmagics.agent.states import SessionState
+from jobmagics.errors import JobError
+from jobmagics.transport.ssh import HostKeyError, SSHError
+
+BARE = "/usr/bin/python3 -S"  # neither jobmagics nor dill is importable there
+
+
+@pytest.fixture
+def one(ssh_home):
+    session = remote.new_session("one", python=BARE, name="one-session")
+    yield session
+    remote.remove_session(session)
+
+
+def test_a_session_runs_code_with_the_agent_sent_over_the_connection(one):
+    assert one.state == SessionState.Opened and one.transport == "SSH" and one.computer_name == "one"
+    assert one.hello["python"].startswith("3.") and one.hello["has_dill"]  # dill was sent: it is not installed there
+    value = remote.invoke("import sys, jobmagics\nsys.flags.no_site, jobmagics.__doc__", session=one)
+    assert value[0] == 1 and "stand-in" in value[1]  # a bare Python: jobmagics there is the agent's stand-in
+    assert remote.get_session("one-session") == [one]
+
+
+def test_notebook_variables_and_functions_travel_to_the_remote(one):
+    namespace = {"__name__": "__main__", "base": 3}
+    exec("def scale(v):\n    return v * base", namespace)
+    assert remote.invoke("scale(14)", session=one, namespace=namespace) == 42
+
+
+def test_invoke_streams_output_and_tags_lines_with_the_computer(ssh_home, capsys):
+    value = remote.invoke("print('hello')\nimport os\nos.environ['SSH_CONNECTION'].split()[2]",
+                          computer=["one", "two"], python=BARE, namespace={})
+    assert sorted(value) == ["127.0.0.1", "127.0.0.2"]
+    out = capsys.readouterr().out
+    assert "[one] hello\n" in out and "[two] hello\n" in out
+
+
+def test_invoke_as_job_has_a_child_per_computer_and_an_error_fails_that_child_only(ssh_home):
+    code = ("import os\nfrom jobmagics import emit\nwhere = os.environ['SSH_CONNECTION'].split()[2]\n"
+            "if where == '127.0.0.2':\n    raise RuntimeError('broken on ' + where)\nemit(where)")
+    job = remote.invoke(code, computer=["one", "two"], as_job=True, job_name="fan", python=BARE, namespace={})
+    assert job.job_type == "RemoteJob" and job.name == "fan" and jobmagics.get_job("fan") == [job]
+    assert job.wait(60)
+    one, two = job.child_jobs
+    assert (one.location, one.state) == ("one", JobState.Completed)
+    assert (two.location, two.state) == ("two", JobState.Failed)
+    assert job.state == JobState.Failed
+    (error,) = two.error
+    assert isinstance(error, JobError) and error.computer == "two"
+    assert "raise RuntimeError('broken on ' + where)" in error.traceback  # the remote traceback
+    assert "Error in job" in error._render_traceback_()[0] and "on two" in error._render_traceback_()[0]
+    assert jobmagics.receive_job(job) == "127.0.0.1"
+    job.remove()
+
+
+def test_throttle_limit_keeps_the_rest_not_started(ssh_home, tmp_path):
+    flag = str(tmp_path / "go")
+    code = "import os, time\nwhile not os.path.exists(flag):\n    time.sleep(0.01)\n'done'"
+    job = remote.invoke(code, computer=["one", "two"], as_job=True, throttle_limit=1, python=BARE,
+                        namespace={"flag": flag})
+    first, second = job.child_jobs
+    while first.state != JobState.Running:
+        first.wait_for_activity(first.activity, timeout=30)
+    assert second.state == JobState.NotStarted and job.state == JobState.Running
+    open(flag, "w").close()
+    assert job.wait(60)
+    assert [c.state for c in job.child_jobs] == [JobState.Completed, JobState.Completed]
+    job.remove()
+
+
+def test_stopping_a_remote_job_stops_its_children(ssh_home):
+    job = remote.invoke("import time\nwhile True:\n    time.sleep(0.05)", computer=["one", "two"], as_job=True,
+                        python=BARE, namespace={})
+    for child in job.child_jobs:
+        while child.state != JobState.Running:
+            child.wait_for_activity(child.activity, timeout=30)
+    job.stop()
+    assert job.wait(30) and job.state == JobState.Stopped
+    assert all(c.state == JobState.Stopped for c in job.child_jobs)
+    job.remove()
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(ssh_home):
+    ssh_home.forget_hosts()
+    with pytest.raises(HostKeyError) as caught:
+        remote.new_session("one", python=BARE)
+    message = str(caught.value)
+    assert "is not known" in message and ssh_home.fingerprint in message and "--accept-new-host-key" in message
+    assert remote.get_session() == []
+
+
+def test_accept_new_host_key_accepts_and_remembers_a_new_key(ssh_home):
+    ssh_home.forget_hosts()
+    session = remote.new_session("one", python=BARE, accept_new_host_key=True)
+    remote.remove_session(session)
+    with open(ssh_home.known_hosts) as fh:
+        assert "[127.0.0.1]:%d" % ssh_home.port in fh.read()
+    session = remote.new_session("one", python=BARE)  # now known: no flag needed
+    remote.remove_session(session)
+
+
+def test_a_changed_host_key_is_refused_even_when_accepting_new_keys(ssh_home):
+    ssh_home.change_host_key("one")
+    with pytest.raises(HostKeyError) as caught:
+        remote.new_session("one", python=BARE, accept_new_host_key=True)
+    assert "CHANGED" in str(caught.value) and ssh_home.other_fingerprint in str(caught.value)
+
+
+def test_an_unreachable_computer_is_a_clear_error_and_opens_nothing(ssh_home):
+    with pytest.raises(SSHError, match="cannot connect to 127.0.0.3"):  # nothing listens there
+        remote.new_session(["one", "127.0.0.3"], python=BARE)
+    assert remote.get_session() == []
+
+
+def test_an_unreachable_computer_fails_only_its_child(ssh_home):
+    job = remote.invoke("1", computer=["one", "nonexistent.invalid"], as_job=True, python=BARE, namespace={})
+    assert job.wait(60)
+    good, bad = job.child_jobs
+    assert good.state == JobState.Completed
+    assert bad.state == JobState.Failed and "nonexistent.invalid" in bad.reason
+    job.remove()
+
+
+def test_a_missing_remote_python_is_named(ssh_home):
+    with pytest.raises(jobmagics.JobmagicsError, match="has no /nonexistent/python3"):
+        remote.new_session("one", python="/nonexistent/python3")
+
+
+def test_a_broken_connection_is_reported_not_a_hang(ssh_home, sshd_server):
+    session = remote.new_session("two", python=BARE)
+    job = remote.invoke("import time\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.05)",
+                        session=session, as_job=True, namespace={})
+    child = job.child_jobs[0]
+    while "started" not in child.stdout:
+        child.wait_for_activity(child.activity, timeout=30)
+    sshd_server.kill_connections("two")
+    assert job.wait(60)
+    assert session.state == SessionState.Broken
+    assert child.state == JobState.Failed and "connection to two was lost" in child.reason
+    remote.remove_session(session)
+    job.remove()
+
+
+def test_removing_a_session_stops_its_jobs(ssh_home):
+    session = remote.new_session("one", python=BARE)
+    job = remote.invoke("import time\nwhile True:\n    time.sleep(0.05)", session=session, as_job=True, namespace={})
+    child = job.child_jobs[0]
+    while child.state != JobState.Running:
+        child.wait_for_activity(child.activity, timeout=30)
+    remote.remove_session(session)
+    assert job.wait(30) and child.state == JobState.Stopped
+    assert session.state == SessionState.Closed
+    job.remove()
