@@ -17,8 +17,15 @@ def _takes_value(action):
     return action.nargs != 0
 
 
-def split_flags(parser, line):
-    """(parsed flags, code) for ``line``; flags are parsed by ``parser`` (which raises UsageError)."""
+def split_flags(parser, line, code_on_line=True):
+    """(parsed flags, code) for ``line``; flags are parsed by ``parser`` (which raises UsageError).
+
+    With code on the line, an option that takes several values takes one word
+    (use commas: ``--session a,b``); without (a cell magic's line), every word
+    is a flag or a value, as usual.
+    """
+    if not code_on_line:
+        return parser.parse_args([unquote(t) for t in _TOKEN.findall(line)]), ""
     options = parser._option_string_actions
     flags, position, expect_value = [], 0, False
     while True:
@@ -28,7 +35,7 @@ def split_flags(parser, line):
             break
         token = match.group(1)
         if expect_value:
-            flags.append(_unquote(token))
+            flags.append(unquote(token))
             expect_value = False
         elif token == "--":
             position = match.end()
@@ -51,9 +58,17 @@ def _looks_like_code(token):
     return not re.match(r"^--?[A-Za-z]", token)
 
 
-def _unquote(token):
+def unquote(token):
+    """A value as the user meant it: ``"a b"`` is ``a b`` (IPython's splitting keeps the quotes)."""
+    if token is None:
+        return None
     try:
         parts = shlex.split(token)
     except ValueError:
         return token
     return parts[0] if len(parts) == 1 else token
+
+
+def comma_list(values):
+    """Values given as several words and/or comma-separated, flattened: ["a,b", "c"] -> [a, b, c]."""
+    return [v for value in (values or []) for v in value.split(",") if v]

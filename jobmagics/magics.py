@@ -16,7 +16,7 @@ from . import api, remote
 from .agent import context, rich
 from .agent.job import Job
 from .errors import JobError, JobmagicsError, UserInputError
-from .lineparse import split_flags
+from .lineparse import comma_list, split_flags, unquote
 
 
 @contextlib.contextmanager
@@ -178,8 +178,10 @@ class JobMagics(Magics):
         the connection. Host keys are checked against ~/.ssh/known_hosts.
         """
         args = parse_argstring(self.new_session, line)
+        for option in ("name", "user", "identity", "python"):
+            setattr(args, option, unquote(getattr(args, option)))
         with user_errors():
-            return remote.new_session(args.computer, name=args.name, user=args.user, port=args.port,
+            return remote.new_session(comma_list(args.computer), name=args.name, user=args.user, port=args.port,
                                       identity=args.identity, python=args.python,
                                       accept_new_host_key=args.accept_new_host_key)
 
@@ -205,8 +207,9 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
-    @argument("--computer", "-c", nargs="+", metavar="HOST", help="run on these computers through temporary sessions")
-    @argument("--session", "-s", nargs="+", metavar="S", help="run in these open sessions")
+    @argument("--computer", "-c", nargs="+", metavar="HOST",
+              help="run on these computers through temporary sessions (on the magic's line: HOST,HOST)")
+    @argument("--session", "-s", nargs="+", metavar="S", help="run in these open sessions (on the line: S,S)")
     @argument("--as-job", action="store_true", help="return a RemoteJob at once instead of waiting")
     @argument("--job-name", metavar="N", help="name of the job (implies --as-job)")
     @argument("--throttle-limit", type=int, default=32, metavar="N", help="at most N computers at once (default 32)")
@@ -221,7 +224,7 @@ class JobMagics(Magics):
         value. With --as-job a RemoteJob comes back at once, with one child job per
         computer; manage it with the job magics.
         """
-        args, code = split_flags(self.invoke.parser, line)
+        args, code = split_flags(self.invoke.parser, line, code_on_line=cell is None)
         if cell is not None:
             if code:
                 raise UsageError("%%%%invoke takes only flags on its line, not code: %r" % code)
@@ -229,7 +232,8 @@ class JobMagics(Magics):
         if not code.strip():
             raise UsageError("%invoke needs code to run")
         with user_errors():
-            return remote.invoke(code, computer=args.computer, session=self._session_refs(args.session or []),
+            return remote.invoke(code, computer=comma_list(args.computer),
+                                 session=self._session_refs(comma_list(args.session)),
                                  as_job=args.as_job or bool(args.job_name), job_name=args.job_name,
                                  throttle_limit=args.throttle_limit, using=args.using,
                                  namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)

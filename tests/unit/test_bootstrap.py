@@ -160,7 +160,7 @@ def test_bootstrap_serves_a_package_from_the_bundle_and_runs_its_entry():
     }
     result = _run_bootstrap(_pack(spec))
     assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout.decode().splitlines() == ["42 _bootpkg.entry <jobmagics-agent>/_bootpkg/entry.py",
+    assert result.stdout.decode().splitlines() == ["42 _bootpkg.entry <jobmagics-sent>/_bootpkg/entry.py",
                                                    "import linecache"]
 
 

@@ -1,0 +1,56 @@
+"""The session magics in a real kernel whose HOME holds the loopback sshd's config and keys."""
+from __future__ import annotations
+
+import pytest
+
+from kernel_driver import Kernel
+
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
+
+BARE = "/usr/bin/python3 -S"
+
+
+@pytest.fixture
+def kernel(ssh_home):
+    with Kernel(env=ssh_home.env()) as k:
+        assert k.run("%load_ext jobmagics").ok
+        yield k
+
+
+def test_new_session_invoke_and_remove_session(kernel):
+    opened = kernel.run("s = %new_session --computer one two --name web --python \"/usr/bin/python3 -S\"\ns")
+    assert opened.ok, opened.stderr
+    table = kernel.run("%get_session").text.splitlines()
+    assert table[0].split() == ["Id", "Name", "Transport", "ComputerName", "State", "Availability"]
+    assert [row.split()[1:5] for row in table[2:]] == [["web-1", "SSH", "one", "Opened"], ["web-2", "SSH", "two", "Opened"]]
+    kernel.run("factor = 7")
+    result = kernel.run("%invoke --session web-1,web-2 print('hi'); factor * 6")
+    assert result.ok, result.stderr
+    assert sorted(result.stdout.splitlines()) == ["[one] hi", "[two] hi"]
+    assert result.text == "[42, 42]"
+    cell = kernel.run("%%invoke --session web-1 web-2 --as-job --job-name remote-sum\nsum(range(10))")
+    assert cell.ok and "RemoteJob" in cell.text
+    assert kernel.run("%wait_job remote-sum\n%receive_job remote-sum").text == "[45, 45]"
+    assert kernel.run("%remove_session web-1 web-2").ok
+    assert "Closed" not in kernel.run("%get_session").text
+
+
+@pytest.mark.parametrize("line, message", [
+    ("%new_session", "UsageError: new_session needs --computer HOST"),
+    ('%new_session --computer 127.0.0.3 --python "/usr/bin/python3 -S"', "UsageError: cannot connect to 127.0.0.3"),
+    ("%invoke 1", "UsageError: invoke needs --session S or --computer HOST"),
+    ("%invoke --session nosuch 1", "UsageError: no session with id or name 'nosuch'"),
+    ("%invoke --session nosuch 1 +", "UsageError: no session with id or name 'nosuch'"),
+    ("%remove_session nosuch", "UsageError: no session with id or name 'nosuch'"),
+])
+def test_session_mistakes_are_one_line(kernel, line, message):
+    result = kernel.run(line)
+    assert result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert kernel.run("%get_session").text == "(no sessions)"
+
+
+def test_unknown_host_key_is_refused_in_one_line_with_the_fingerprint(kernel, ssh_home):
+    ssh_home.forget_hosts()
+    result = kernel.run("%new_session --computer one --python \"/usr/bin/python3 -S\"")
+    assert result.stderr.startswith("UsageError: the host key of one") and ssh_home.fingerprint in result.stderr
