@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import api, remote
+from . import api, remote, session_jobs
 from .agent import context, rich
 from .agent.job import Job
 from .errors import JobError, JobmagicsError, UserInputError
@@ -31,6 +31,8 @@ def user_errors():
 
 
 jobs_argument = argument("jobs", nargs="*", metavar="JOB", help="job id, name (wildcards allowed), or $variable")
+session_argument = argument("--session", "-s", metavar="S",
+                            help="act on the job registry inside session S (the jobs and their results stay there)")
 
 
 @magics_class
@@ -60,6 +62,7 @@ class JobMagics(Magics):
     @argument("--init", metavar="CODE", help="code that runs first, in the job (like -InitializationScript)")
     @argument("--using", metavar="V,..", help="send exactly these notebook variables (comma-separated)")
     @argument("--no-capture", action="store_true", help="send no notebook variables")
+    @session_argument
     @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%start_job)")
     @line_cell_magic
     def start_job(self, line, cell=None):
@@ -78,6 +81,12 @@ class JobMagics(Magics):
         if not code.strip():
             raise UsageError("%start_job needs code to run")
         with user_errors():
+            if args.session:
+                if args.thread:
+                    raise UsageError("--thread and --session cannot be used together (jobs in a session run there)")
+                return session_jobs.start_job(self._session(args.session), code, name=args.name, init=args.init,
+                                              using=args.using, capture_names=not args.no_capture,
+                                              namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)
             return api.start_job(code, name=args.name, thread=args.thread, init=args.init, using=args.using,
                                  capture_names=not args.no_capture, namespace=self.shell.user_ns,
                                  hidden=self.shell.user_ns_hidden)
@@ -89,11 +98,15 @@ class JobMagics(Magics):
     @argument("--type", dest="job_type", help="only jobs of this type (ThreadJob, BackgroundJob, RemoteJob)")
     @argument("--has-more-data", action="store_true", help="only jobs with output not yet received")
     @argument("--include-child-jobs", action="store_true", help="list child jobs as well")
+    @session_argument
     @line_magic
     def get_job(self, line):
         """List jobs as a table (Get-Job); the value is the list of jobs."""
         args = parse_argstring(self.get_job, line)
         with user_errors():
+            if args.session:
+                return session_jobs.get_job(self._session(args.session), *args.jobs, state=args.state,
+                                            job_type=args.job_type, has_more_data=True if args.has_more_data else None)
             return api.get_job(*self._refs(args.jobs), state=args.state, job_type=args.job_type,
                                has_more_data=True if args.has_more_data else None,
                                include_child_jobs=args.include_child_jobs)
@@ -104,6 +117,7 @@ class JobMagics(Magics):
     @argument("--keep", action="store_true", help="leave what was received in the job")
     @argument("--wait", action="store_true", help="wait for the jobs to finish, streaming as they go")
     @argument("--auto-remove", action="store_true", help="with --wait: remove the jobs afterwards")
+    @session_argument
     @line_magic
     def receive_job(self, line):
         """Deliver what jobs produced since the last receive (Receive-Job).
@@ -116,6 +130,11 @@ class JobMagics(Magics):
         if not args.jobs:
             raise UsageError("%receive_job needs at least one job")
         with user_errors():
+            if args.session:
+                if args.wait or args.auto_remove:
+                    raise UsageError("with --session, receive takes --keep only (wait first with %wait_job --session)")
+                return session_jobs.receive_job(self._session(args.session), *self._remote_refs(args.jobs),
+                                                keep=args.keep)
             return api.receive_job(*self._refs(args.jobs), keep=args.keep, wait=args.wait,
                                    auto_remove=args.auto_remove)
 
@@ -124,6 +143,7 @@ class JobMagics(Magics):
     @jobs_argument
     @argument("--any", action="store_true", help="return when any one of the jobs finished")
     @argument("--timeout", type=float, metavar="SEC", help="give up waiting after SEC seconds (no error)")
+    @session_argument
     @line_magic
     def wait_job(self, line):
         """Wait until the jobs (all, or any) finished; the value is the finished jobs (Wait-Job).
@@ -132,11 +152,15 @@ class JobMagics(Magics):
         """
         args = parse_argstring(self.wait_job, line)
         with user_errors():
+            if args.session:
+                return session_jobs.wait_job(self._session(args.session), *self._remote_refs(args.jobs),
+                                             any=args.any, timeout=args.timeout)
             return api.wait_job(*self._refs(args.jobs), any=args.any, timeout=args.timeout)
 
     @no_var_expand
     @magic_arguments()
     @jobs_argument
+    @session_argument
     @line_magic
     def stop_job(self, line):
         """Stop jobs (Stop-Job): a process job's process tree is terminated, then killed; a thread job is cancelled."""
@@ -144,6 +168,9 @@ class JobMagics(Magics):
         if not args.jobs:
             raise UsageError("%stop_job needs at least one job")
         with user_errors():
+            if args.session:
+                session_jobs.stop_job(self._session(args.session), *self._remote_refs(args.jobs))
+                return
             api.stop_job(*self._refs(args.jobs))
 
     @no_var_expand
@@ -151,11 +178,16 @@ class JobMagics(Magics):
     @jobs_argument
     @argument("--force", action="store_true", help="stop running jobs first instead of refusing")
     @argument("--state", help="remove the jobs in this state")
+    @session_argument
     @line_magic
     def remove_job(self, line):
         """Forget finished jobs and their data (Remove-Job); running ones need --force."""
         args = parse_argstring(self.remove_job, line)
         with user_errors():
+            if args.session:
+                session_jobs.remove_job(self._session(args.session), *self._remote_refs(args.jobs),
+                                        force=args.force, state=args.state)
+                return
             api.remove_job(*self._refs(args.jobs), force=args.force, state=args.state)
 
 
@@ -237,6 +269,24 @@ class JobMagics(Magics):
                                  as_job=args.as_job or bool(args.job_name), job_name=args.job_name,
                                  throttle_limit=args.throttle_limit, using=args.using,
                                  namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)
+
+    def _session(self, word):
+        """The session a --session flag names (an id, a name, or $var)."""
+        (ref,) = self._session_refs([unquote(word)])
+        return remote.sessions().resolve(ref)
+
+    def _remote_refs(self, words):
+        """Job refs for a session's registry: ``$var`` holding a job there becomes its name."""
+        refs = []
+        for word in words:
+            if word.startswith("$"):
+                value = self.shell.user_ns.get(word[1:])
+                if value is None:
+                    raise UsageError("no variable named %r" % word[1:])
+                refs += [str(getattr(v, "name", v)) for v in (value if isinstance(value, list) else [value])]
+            else:
+                refs.append(word)
+        return refs
 
     def _session_refs(self, words):
         """Session refs with ``$var`` replaced by the session(s) it holds."""

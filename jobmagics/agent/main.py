@@ -16,11 +16,11 @@ import socket
 import sys
 import threading
 
-from . import context, rich, serialize, shim, tqdm_hook, wire
+from . import context, jobservice, rich, shim, tqdm_hook, wire
+from .errors import UserInputError
 from .job import Job
 from .outbox import Outbox
 from .registry import JobRegistry
-from .runner import Work
 from .states import JobState
 from .threadhost import ThreadHost
 
@@ -83,8 +83,11 @@ class Agent:
         self.reader = proto_in
         self.writer = wire.FrameWriter(proto_out)
         self.outbox = Outbox(self.writer)
-        self.registry = JobRegistry()
+        self.registry = JobRegistry()  # jobs kept here (results stay on this computer)
+        self.forwarded = JobRegistry()  # the kernel's jobs: their records go to it as they come
         self.host = ThreadHost(sink_for=self._sink_for, before_finish=self._before_finish)
+        self.service = jobservice.JobService(self.registry, self.host)
+        jobservice.bind(self.service)
         self.kernel_ids = {}  # agent job -> the kernel's id for it (frames carry the kernel's)
         self.exit_when_done = False
         self.capture = None
@@ -94,22 +97,24 @@ class Agent:
                 "executable": sys.executable, "hostname": socket.gethostname(), "has_dill": _has_dill()}
 
     def _sink_for(self, job):
+        if job.instance_id not in self.kernel_ids:
+            return job._record  # a job kept here: its output waits for a receive
         kernel_id = self.kernel_ids[job.instance_id]
         return lambda stream, data: self.outbox.record(kernel_id, stream, data)
 
     def _fd_owner(self, stream, text):
-        running = [j for j in self.registry.jobs() if not j.finished]
+        running = [j for j in self.forwarded.jobs() if not j.finished]
         if running:
             self.outbox.record(self.kernel_ids[running[-1].instance_id], stream, text)
 
     def start(self, frame):
         spec = frame.control
-        work = _work_from(spec, frame.buffers)
+        work = jobservice.work_from(spec, frame.buffers)
         job = Job(spec.get("command", ""), spec.get("job_type", "BackgroundJob"), name=spec.get("name"))
         self.kernel_ids[job.instance_id] = frame.job
         self.exit_when_done = bool(spec.get("exit_when_done"))
         job.add_state_callback(self._on_state)
-        self.registry.add(job)
+        self.forwarded.add(job)
         self.host.start(job, work)
 
     def _before_finish(self, job):
@@ -117,14 +122,25 @@ class Agent:
             self.capture.drain()  # while the job still runs, so the output is still its own
 
     def _on_state(self, job, old, new):
-        self.outbox.state(self.kernel_ids[job.instance_id], new, job.reason)
+        self.outbox.state(self.kernel_ids[job.instance_id], new, job.reason)  # forwarded jobs only
         if new.finished:
-            self.registry.discard(job)  # its records went to the kernel: nothing is kept here
+            self.forwarded.discard(job)  # its records went to the kernel: nothing is kept here
         if new.finished and self.exit_when_done:
             threading.Thread(target=self.finish, name="jobmagics-agent-exit", daemon=True).start()
 
+    def call(self, frame):
+        """Run one operation on this agent's registry and reply (CALL -> REPLY)."""
+        request = frame.control
+        try:
+            result, buffers = self.service.handle(request["op"], request.get("args") or {}, frame.buffers)
+            reply = {"id": request["id"], "ok": True, "result": result}
+        except Exception as exc:
+            reply, buffers = {"id": request["id"], "ok": False, "error": str(exc),
+                              "user_error": isinstance(exc, (UserInputError, LookupError, ValueError))}, []
+        self.outbox.reply(reply, buffers)
+
     def stop(self, frame):
-        for job in self.registry.jobs():
+        for job in self.forwarded.jobs():
             if self.kernel_ids.get(job.instance_id) == frame.job:
                 threading.Thread(target=job.stop, daemon=True).start()
 
@@ -145,6 +161,9 @@ class Agent:
                     self.start(frame)
                 elif frame.kind == wire.STOP:
                     self.stop(frame)
+                elif frame.kind == wire.CALL:
+                    threading.Thread(target=self.call, args=(frame,), daemon=True,
+                                     name="jobmagics-call").start()  # a wait_job may block
             except Exception as exc:  # a bad request fails that request, not the agent
                 self.outbox.record(frame.job, "error", _error_record(exc))
                 self.outbox.state(frame.job, JobState.Failed, "the agent could not start the job: %s" % exc)
@@ -152,6 +171,7 @@ class Agent:
     def finish(self, kernel_gone=False):
         """Stop what still runs, send what is queued, end the process group, exit."""
         if kernel_gone:
+            self.forwarded.shutdown()
             self.registry.shutdown()
         else:
             self.outbox.flush()  # everything the job produced goes out before the goodbye
@@ -176,16 +196,6 @@ def install_sources(bundle):
 def _error_record(exc):
     from .runner import describe_exception
     return describe_exception(exc)
-
-
-def _work_from(spec, buffers):
-    def load(description):
-        return serialize.loads(wire.payload_from_control(description, buffers))
-
-    namespace = {name: load(d) for name, d in (spec.get("variables") or {}).items()}
-    if spec.get("fn") is not None:
-        return Work(fn=load(spec["fn"]), args=load(spec["args"]), kwargs=load(spec["kwargs"]))
-    return Work(code=spec.get("code"), init=spec.get("init"), namespace=namespace)
 
 
 _exiting = threading.Event()

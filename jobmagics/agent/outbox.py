@@ -32,6 +32,10 @@ class Outbox:
     def state(self, job_id, state, reason):
         self._put(("state", job_id, str(state), reason))
 
+    def reply(self, control, buffers):
+        """Answer a CALL, in order with what was queued before it."""
+        self._put(("reply", control, buffers))
+
     def _put(self, item):
         with self._cond:
             if self._closed:
@@ -72,13 +76,17 @@ class Outbox:
     def _send(self, items):
         batch = []  # records of consecutive items, until a state change
         for item in items:
+            if item[0] == "record":
+                batch.append(item)
+                continue
+            self._send_records(batch)
+            batch = []
             if item[0] == "state":
-                self._send_records(batch)
-                batch = []
                 _, job_id, state, reason = item
                 self._writer.send(wire.STATE, {"state": state, "reason": reason}, job=job_id)
             else:
-                batch.append(item)
+                _, control, buffers = item
+                self._writer.send(wire.REPLY, control, buffers=buffers)
         self._send_records(batch)
 
     def _send_records(self, items):

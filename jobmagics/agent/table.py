@@ -71,16 +71,19 @@ class JobList(list):
         self.query = query
         self.registry = registry
 
+    def _text(self):
+        return text_table(self) if self else "(no jobs)"
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .rich import live_views
 
         views = live_views()
-        if views is None:
-            return None
+        if views is None or not all(hasattr(job, "add_state_callback") for job in self):
+            return None  # no widget frontend, or snapshots of jobs elsewhere: a static table
         return views.table_view(self, self.registry, self.query)._repr_mimebundle_(include, exclude)
 
     def _repr_pretty_(self, p, cycle):
-        p.text(text_table(self) if self else "(no jobs)")
+        p.text(self._text())
 
     def _repr_html_(self):
         return html_table(self) if self else "<p>(no jobs)</p>"

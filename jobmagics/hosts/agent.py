@@ -8,6 +8,18 @@ from ..agent import serialize, wire
 from ..errors import AgentStartError, ProtocolMismatchError
 
 
+class RemoteCallError(Exception):
+    """The agent refused or failed a call; ``user_error`` when the request itself was wrong."""
+
+    def __init__(self, message, user_error=False):
+        super().__init__(message)
+        self.user_error = user_error
+
+
+class LinkEndedError(Exception):
+    """The connection to the agent ended while waiting for it."""
+
+
 class AgentLink:
     """Drives one agent over an opened transport; jobs are addressed by their kernel ids.
 
@@ -22,6 +34,8 @@ class AgentLink:
         self.jobs = {}  # this link's id for a job -> Job (frames carry it; registry ids may not exist)
         self._link_ids = {}  # job instance id -> this link's id for it
         self._next_id = itertools.count(1)
+        self._calls = {}  # call id -> [event, reply frame]
+        self._call_ids = itertools.count(1)
         self.hello = None
         self.ended = threading.Event()
         self.bye = False
@@ -54,6 +68,28 @@ class AgentLink:
         self.jobs[link_id] = job
         self.writer.send(wire.START, request, job=link_id, buffers=buffers)
 
+    def call(self, op, args, buffers=(), timeout=None):
+        """Run ``op`` on the agent's own registry; (result, buffers) of its reply.
+
+        Raises RemoteCallError with the agent's message, or LinkEndedError if the
+        connection ended first.
+        """
+        call_id = next(self._call_ids)
+        slot = self._calls[call_id] = [threading.Event(), None]
+        try:
+            self.writer.send(wire.CALL, {"id": call_id, "op": op, "args": args}, buffers=buffers)
+            if not slot[0].wait(timeout):
+                raise TimeoutError("the agent did not answer %s within %s s" % (op, timeout))
+        finally:
+            self._calls.pop(call_id, None)
+        reply = slot[1]
+        if reply is None:
+            raise LinkEndedError("the connection ended before the agent answered")
+        if not reply.control.get("ok"):
+            raise RemoteCallError(reply.control.get("error", "the agent refused %s" % op),
+                                  reply.control.get("user_error", False))
+        return reply.control.get("result"), reply.buffers
+
     def stop(self, job):
         self.writer.send(wire.STOP, {}, job=self._link_ids[job.instance_id])
 
@@ -70,6 +106,12 @@ class AgentLink:
                 if frame.kind == wire.BYE:
                     self.bye = True
                     return
+                if frame.kind == wire.REPLY:
+                    slot = self._calls.get(frame.control.get("id"))
+                    if slot is not None:
+                        slot[1] = frame
+                        slot[0].set()
+                    continue
                 job = self.jobs.get(frame.job)
                 if job is None:
                     continue
@@ -79,6 +121,8 @@ class AgentLink:
                     job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
             self.ended.set()
+            for event, _reply in list(self._calls.values()):
+                event.set()  # callers see the link ended
             if self.on_end is not None:
                 self.on_end(self)
 

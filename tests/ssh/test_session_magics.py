@@ -54,3 +54,21 @@ def test_unknown_host_key_is_refused_in_one_line_with_the_fingerprint(kernel, ss
     ssh_home.forget_hosts()
     result = kernel.run("%new_session --computer one --python \"/usr/bin/python3 -S\"")
     assert result.stderr.startswith("UsageError: the host key of one") and ssh_home.fingerprint in result.stderr
+
+
+def test_job_magics_with_session_act_on_the_remote_registry(kernel):
+    assert kernel.run('s = %new_session --computer one --python "/usr/bin/python3 -S"').ok
+    kernel.run("limit = 4")
+    started = kernel.run("%start_job --session $s --name there print('far away'); sum(range(limit))")
+    assert started.ok, started.stderr
+    assert "ThreadJob" in started.text and "localhost" in started.text
+    assert "Completed" in kernel.run("%wait_job --session $s there").text
+    kept = kernel.run("%receive_job --session $s there --keep")
+    assert kept.stdout == "far away\n" and kept.text == "6"
+    assert "there" in kernel.run("%get_job --session $s --has-more-data").text
+    assert kernel.run("%get_job").text == "(no jobs)"  # nothing of it lives in this kernel
+    assert kernel.run("%receive_job --session $s there").text == "6"
+    refused = kernel.run("%receive_job --session $s nosuch")
+    assert refused.stderr.startswith("UsageError: in session Session1: no job with id or name 'nosuch'")
+    assert kernel.run("%remove_job --session $s there").ok
+    assert kernel.run("%get_job --session $s").text == "(no jobs)"
