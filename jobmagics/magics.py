@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import api, remote, session_jobs
+from . import api, entered, remote, session_jobs
 from .agent import context, rich
 from .agent.job import Job
 from .errors import JobError, JobmagicsError, UserInputError
@@ -270,6 +270,32 @@ class JobMagics(Magics):
                                  throttle_limit=args.throttle_limit, using=args.using,
                                  namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)
 
+    @no_var_expand
+    @magic_arguments()
+    @argument("session", metavar="S", help="session id, name or $variable")
+    @line_magic
+    def enter_session(self, line):
+        """From now on every cell runs in session S, until %exit_session (Enter-PSSession).
+
+        Cells run in one namespace that lives in the session; their output comes
+        back tagged with the computer. Job magics in those cells act on the
+        session's own registry.
+        """
+        args = parse_argstring(self.enter_session, line)
+        with user_errors():
+            session = self._session(args.session)
+        entered.enter(self.shell, session)
+        print("entered %s on %s: cells now run there; %%exit_session to come back" % (
+            session.name, session.computer_name))
+
+    @line_magic
+    def exit_session(self, line):
+        """Cells run in this kernel again (Exit-PSSession); the session stays open."""
+        session = entered.exit_(self.shell)
+        if session is None:
+            raise UsageError("no session is entered")
+        print("left %s" % session.name)
+
     def _session(self, word):
         """The session a --session flag names (an id, a name, or $var)."""
         (ref,) = self._session_refs([unquote(word)])
@@ -321,7 +347,7 @@ def _complete_jobs(shell, event):
 
 
 MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
-               "new_session", "get_session", "remove_session", "invoke")
+               "new_session", "get_session", "remove_session", "invoke", "enter_session", "exit_session")
 
 
 def load(shell):

@@ -21,7 +21,7 @@ from .table import JobList
 REMOTE_JOB_TYPE = "ThreadJob"
 
 
-def work_from(spec, buffers):
+def work_from(spec, buffers, shared_namespace=None):
     """The Work a START or start_job request describes, its payloads loaded."""
     def load(description):
         return serialize.loads(wire.payload_from_control(description, buffers))
@@ -29,7 +29,10 @@ def work_from(spec, buffers):
     namespace = {name: load(d) for name, d in (spec.get("variables") or {}).items()}
     if spec.get("fn") is not None:
         return Work(fn=load(spec["fn"]), args=load(spec["args"]), kwargs=load(spec["kwargs"]))
-    return Work(code=spec.get("code"), init=spec.get("init"), namespace=namespace)
+    if shared_namespace is not None:
+        shared_namespace.update(namespace)
+    return Work(code=spec.get("code"), init=spec.get("init"), namespace=namespace,
+                shared_namespace=shared_namespace)
 
 
 def snapshot_data(job):

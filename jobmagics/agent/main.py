@@ -90,6 +90,7 @@ class Agent:
         jobservice.bind(self.service)
         self.kernel_ids = {}  # agent job -> the kernel's id for it (frames carry the kernel's)
         self.exit_when_done = False
+        self.entered_namespace = {"__name__": "__main__"}
         self.capture = None
 
     def hello(self):
@@ -109,7 +110,8 @@ class Agent:
 
     def start(self, frame):
         spec = frame.control
-        work = jobservice.work_from(spec, frame.buffers)
+        # An entered session's cells share one namespace, as a console's lines do.
+        work = jobservice.work_from(spec, frame.buffers, self.entered_namespace if spec.get("entered") else None)
         job = Job(spec.get("command", ""), spec.get("job_type", "BackgroundJob"), name=spec.get("name"))
         self.kernel_ids[job.instance_id] = frame.job
         self.exit_when_done = bool(spec.get("exit_when_done"))

@@ -20,12 +20,17 @@ class StopJob(BaseException):
 
 
 class Work:
-    """What a job runs: ``code`` (+ optional ``init``) in ``namespace``, or ``fn(*args, **kwargs)``."""
+    """What a job runs: ``code`` (+ optional ``init``) in ``namespace``, or ``fn(*args, **kwargs)``.
 
-    def __init__(self, code=None, init=None, namespace=None, fn=None, args=(), kwargs=None):
+    The namespace is copied, so a job's assignments stay in the job, unless
+    ``shared_namespace`` is given: then the code runs in that very dict (the
+    namespace of an entered session, which lives from one cell to the next).
+    """
+
+    def __init__(self, code=None, init=None, namespace=None, fn=None, args=(), kwargs=None, shared_namespace=None):
         self.code = code
         self.init = init
-        self.namespace = dict(namespace or {})
+        self.namespace = shared_namespace if shared_namespace is not None else dict(namespace or {})
         self.fn = fn
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})

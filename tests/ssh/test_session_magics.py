@@ -72,3 +72,25 @@ def test_job_magics_with_session_act_on_the_remote_registry(kernel):
     assert refused.stderr.startswith("UsageError: in session Session1: no job with id or name 'nosuch'")
     assert kernel.run("%remove_job --session $s there").ok
     assert kernel.run("%get_job --session $s").text == "(no jobs)"
+
+
+def test_enter_session_runs_cells_there_until_exit(kernel):
+    assert kernel.run('s = %new_session --computer one --name far --python "/usr/bin/python3 -S"').ok
+    kernel.run("here = 'kernel'")
+    entered = kernel.run("%enter_session far")
+    assert entered.ok and "entered far on one" in entered.stdout
+    first = kernel.run("import os\nwhere = os.environ['SSH_CONNECTION'].split()[2]\nprint('on', where)\nwhere")
+    assert first.ok, first.stderr + first.error_text()
+    assert first.stdout == "on 127.0.0.1\n" and first.text == "'127.0.0.1'"
+    assert first.displays[0]["text/plain"] == "[in far on one]"
+    assert kernel.run("where * 2").text == "'127.0.0.1127.0.0.1'"  # the namespace lives on in the session
+    assert kernel.run("'here' in globals()").text == "False"  # the kernel's variables are not there
+    started = kernel.run("j = %start_job --name inner sum(range(4))\nj.wait(30)\nj.location")
+    assert started.text == "'localhost'"
+    assert kernel.run("%receive_job inner").text == "6"
+    refused = kernel.run("%time 1")
+    assert "only job magics work in an entered session" in refused.stderr + refused.error_text()
+    left = kernel.run("%exit_session")
+    assert left.ok and "left far" in left.stdout
+    assert kernel.run("here").text == "'kernel'"
+    assert kernel.run("%get_job --session far inner").ok

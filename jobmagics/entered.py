@@ -1,0 +1,134 @@
+"""``%enter_session``: every following cell runs in a session, until ``%exit_session``.
+
+While a session is entered, an input transformer hands each cell to
+:func:`run_cell` instead of the kernel. The cell runs in the session's agent
+in one namespace that lives from cell to cell (like Enter-PSSession's remote
+prompt); its output streams back tagged with the computer, and the value of
+its last expression is the cell's value. Job magic lines in the cell are
+translated into the agent's own job functions, so they act on the remote
+registry (location ``localhost`` there).
+"""
+from __future__ import annotations
+
+import re
+
+from IPython.core.error import UsageError
+
+from . import api, shipping
+from .agent.delivery import collapse
+from .agent.job import Job
+from .lineparse import split_flags
+
+_entered = {"session": None}
+
+JOB_MAGICS = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job")
+_LINE_MAGIC = re.compile(r"^(?P<indent>\s*)(?:(?P<target>[A-Za-z_]\w*)\s*=\s*)?%(?P<name>\w+)\b(?P<args>.*)$")
+
+
+def entered_session():
+    return _entered["session"]
+
+
+def enter(shell, session):
+    _entered["session"] = session
+    if transform not in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.insert(0, transform)
+
+
+def exit_(shell):
+    session, _entered["session"] = _entered["session"], None
+    if transform in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(transform)
+    return session
+
+
+def transform(lines):
+    """IPython input transformer: a cell becomes a call that runs it in the entered session."""
+    session = _entered["session"]
+    cell = "".join(lines)
+    first = cell.lstrip().split("\n", 1)[0]
+    if session is None or first.startswith(("%exit_session", "%enter_session")) or not cell.strip():
+        return lines
+    return ["__import__('jobmagics.entered').entered.run_cell(%r)\n" % cell]
+
+
+def _refs(words):
+    # In an entered session, $var names a variable there: it becomes that Python name.
+    return [w[1:] if w.startswith("$") else repr(w) for w in words]
+
+
+def translate_line(name, line, magics):
+    """A job magic's line as a call of the agent's job functions (raises UsageError as the magic would)."""
+    parser = getattr(magics, name).parser
+    if name == "start_job":
+        args, code = split_flags(parser, line)
+        if not code.strip():
+            raise UsageError("%start_job needs code to run")
+        kwargs = [repr(code)] + ["%s=%r" % (k, getattr(args, k)) for k in ("name", "init") if getattr(args, k)]
+        return "start_job(%s)" % ", ".join(kwargs)
+    args = parser.parse_argstring(line)
+    refs = _refs(args.jobs)
+    if name == "get_job":
+        return "get_job(%s)" % ", ".join(refs + (["state=%r" % args.state] if args.state else []))
+    if name == "receive_job":
+        return "receive_job(%s)" % ", ".join(refs + (["keep=True"] if args.keep else []))
+    if name == "wait_job":
+        extra = (["any=True"] if args.any else []) + (["timeout=%r" % args.timeout] if args.timeout else [])
+        return "wait_job(%s)" % ", ".join(refs + extra)
+    if name == "stop_job":
+        return "stop_job(%s)" % ", ".join(refs)
+    return "remove_job(%s)" % ", ".join(refs + (["force=True"] if args.force else []))
+
+
+def translate_cell(cell, magics):
+    """The cell as plain Python for the agent: job magics become calls, other magics are refused."""
+    lines = cell.split("\n")
+    header = lines[0].strip()
+    if header.startswith("%%"):
+        name, _, flags = header[2:].partition(" ")
+        if name != "start_job":
+            raise UsageError("only job magics work in an entered session, not %%%%%s" % name)
+        return "from jobmagics import start_job\n" + translate_line(
+            "start_job", flags + " -- " + "\n".join(lines[1:]), magics)
+    out = []
+    for line in lines:
+        match = _LINE_MAGIC.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        name = match.group("name")
+        if name not in JOB_MAGICS:
+            raise UsageError("only job magics work in an entered session, not %%%s (use %%exit_session first)" % name)
+        call = translate_line(name, match.group("args"), magics)
+        target = match.group("target")
+        out.append("%s%s%s" % (match.group("indent"), target + " = " if target else "", call))
+    code = "\n".join(out)
+    if any(_LINE_MAGIC.match(line) for line in lines):
+        code = "from jobmagics import %s\n%s" % (", ".join(JOB_MAGICS), code)
+    return code
+
+
+def run_cell(cell):
+    """Run one cell in the entered session; its value is the cell's value."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    from .magics import JobMagics
+
+    session = _entered["session"]
+    shell = get_ipython()
+    code = translate_cell(cell, shell.magics_manager.registry[JobMagics.__name__])
+    display({"text/plain": "[in %s on %s]" % (session.name, session.computer_name),
+             "text/html": '<span style="color:#6a1b9a;font-size:85%%">&#8680; in session <b>%s</b> on <b>%s</b></span>'
+                          % (session.name, session.computer_name)}, raw=True)
+    request, buffers, _ = shipping.code_request(code, None, {}, cell, None)
+    request["entered"] = True
+    job = Job(cell, "RemoteJob")
+    session.host.start(job, request, buffers)
+    outputs = []
+    try:
+        api.stream_until_done(job, outputs)
+    except KeyboardInterrupt:
+        job.stop()
+        raise
+    return collapse(outputs)
