@@ -288,9 +288,11 @@ class JobMagics(Magics):
         print("entered %s on %s: cells now run there; %%exit_session to come back" % (
             session.name, session.computer_name))
 
+    @magic_arguments()
     @line_magic
     def exit_session(self, line):
         """Cells run in this kernel again (Exit-PSSession); the session stays open."""
+        parse_argstring(self.exit_session, line)
         session = entered.exit_(self.shell)
         if session is None:
             raise UsageError("no session is entered")
