@@ -46,7 +46,8 @@ def tail_html(tail):
     for stream, line in tail:
         text = html.escape(line)
         lines.append('<span style="color:#c62828">%s</span>' % text if stream == "stderr" else text)
-    return ('<pre class="jobmagics-tail" style="margin:0;max-height:14em;overflow:auto;font-size:90%%">'
+    # No scroll box: the tail is a bounded number of lines, and the newest must be in view.
+    return ('<pre class="jobmagics-tail" style="margin:0;font-size:90%%">'
             "%s</pre>" % "\n".join(lines)) if lines else ""
 
 
@@ -88,6 +89,7 @@ class JobView(widgets.VBox):
         self.message = widgets.HTML()
         self.received = widgets.HTML()
         self.last_received = None  # the objects the last Receive click took
+        self.removed = False
         self._received_text = ""
         self._message_text = ""
         self.stop_button.on_click(lambda _: self._in_background(self._stop))
@@ -104,30 +106,35 @@ class JobView(widgets.VBox):
         updater().tick(self, on=not job.finished)
 
     def redraw(self):
+        # Each child widget sends its own message: the details go first and the state badge
+        # last, so a frontend never shows "Completed" beside a bar or tail that is behind.
         snap = self.job.snapshot()
+        finished = snap["state"] in (JobState.Completed, JobState.Failed, JobState.Stopped)
         with self.hold_sync():
             self.header.value = "<b>%s</b> &nbsp;#%s &nbsp;%s &nbsp;on %s" % (
                 html.escape(str(snap["name"])), snap["id"], snap["job_type"], html.escape(snap["location"]))
-            reason = ' <span style="color:#555">%s</span>' % html.escape(snap["reason"]) if snap["reason"] else ""
-            self.state_html.value = state_badge(snap["state"]) + reason
-            self.elapsed.value = elapsed_text(snap)
-            progress = self.job.last_progress
-            if progress is not None:
-                self.progress_box.layout.display = "flex"
-                if progress.get("percent") is not None:
-                    self.bar.value = max(0.0, min(100.0, progress["percent"]))
-                self.progress_label.value = " ".join(
-                    str(x) for x in (progress.get("activity"), progress.get("status"),
-                                     "%.0f%%" % self.bar.value) if x)
             self.tail.value = tail_html(self.job.tail())
-            finished = snap["state"] in (JobState.Completed, JobState.Failed, JobState.Stopped)
-            self.stop_button.disabled = finished
+            self._draw_progress(self.job.last_progress)
+            self.elapsed.value = elapsed_text(snap)
             self.received.value = ('<pre class="jobmagics-received" style="margin:0;border-left:3px solid #1565c0;'
                                    'padding-left:6px">%s</pre>' % html.escape(self._received_text)
                                    if self._received_text else "")
             self.message.value = self._message_text
+            self.stop_button.disabled = finished or self.removed
+            self.receive_button.disabled = self.remove_button.disabled = self.removed
+            reason = ' <span style="color:#555">%s</span>' % html.escape(snap["reason"]) if snap["reason"] else ""
+            self.state_html.value = state_badge(snap["state"]) + reason
         if finished:
             updater().tick(self, on=False)
+
+    def _draw_progress(self, progress):
+        if progress is None:
+            return
+        self.progress_box.layout.display = "flex"
+        if progress.get("percent") is not None:
+            self.bar.value = max(0.0, min(100.0, progress["percent"]))
+        self.progress_label.value = " ".join(
+            str(x) for x in (progress.get("activity"), progress.get("status"), "%.0f%%" % self.bar.value) if x)
 
     def _in_background(self, action):
         # Stopping waits for the job's processes to end: never in the thread handling clicks.
@@ -152,6 +159,7 @@ class JobView(widgets.VBox):
         except Exception as exc:
             self._say(html.escape(str(exc)))
             return
+        self.removed = True
         self._say("removed from the job list")
 
     def _say(self, text):

@@ -102,6 +102,9 @@ def test_progress_bar_moves_and_state_turns_completed(lab):
     assert moving["state"] == "Running" and 0 < moving["width"] <= 50, moving
     half = wait_for_job(page, "s.state === 'Running' && s.width === 50 && s.label === 'step 15 of 30 50%'"
                               " && s.tail.endsWith('finished step 15') && s.stopDisabled === false")
+    # Select the first cell, so the job cell's picture shows no selection bar and cell toolbar.
+    panel.locator(".jp-Cell").first.locator(".jp-InputPrompt").click()
+    expect(job_cell(panel)).not_to_have_class(re.compile(r"\bjp-mod-active\b"))
     lab.screenshot("progress-running.png")
     lab.screenshot("job-widget.png", job_cell(panel))  # the README's picture (docs/images/job-widget.png)
 

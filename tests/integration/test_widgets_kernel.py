@@ -125,3 +125,14 @@ def test_kernel_answers_while_twenty_viewed_jobs_print(kernel, mirror):
     stopped = kernel.run("%stop_job noisy-*\nall_noisy = %get_job noisy-*\nsorted({str(j.state) for j in all_noisy})")
     assert stopped.text == "['Stopped']"
     kernel.run("%remove_job noisy-*")
+
+
+def test_remove_button_forgets_the_job_and_disables_the_view(kernel, mirror):
+    kernel.client.execute("%%start_job --thread --name removable\n1")
+    mirror.wait_for(lambda m: m.find("<b>removable</b>"))
+    parent = mirror.parents[mirror.find("<b>removable</b>")[0]]
+    mirror.wait_for(lambda m: m.find(">Completed</span>"))
+    remove = [cid for cid in mirror.buttons("Remove") if mirror.parents[cid] == parent][0]
+    mirror.click(remove)
+    mirror.wait_for(lambda m: m.models[remove].get("disabled") is True)
+    assert kernel.run("%get_job removable").stderr.startswith("UsageError: no job with id or name 'removable'")
