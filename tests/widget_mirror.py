@@ -50,6 +50,14 @@ class WidgetMirror:
         return [cid for cid, state in self.models.items()
                 if state.get("_model_name") == "ButtonModel" and state.get("description") == description]
 
+    def view_button(self, job_name, description, state=None):
+        """Wait for the view of ``job_name`` (and, if given, a view in ``state``); its button's comm id."""
+        self.wait_for(lambda m: m.find("<b>%s</b>" % job_name))
+        parent = self.parents[self.find("<b>%s</b>" % job_name)[0]]
+        if state is not None:
+            self.wait_for(lambda m: m.find(">%s</span>" % state))
+        return [cid for cid in self.buttons(description) if self.parents[cid] == parent][0]
+
     def click(self, comm_id):
         """Send the click a browser would send for a button."""
         content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}

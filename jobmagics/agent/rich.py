@@ -9,11 +9,9 @@ importable (plain ``repr`` otherwise), and :func:`install_display_hook` makes
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.machinery
 import sys
 
-from . import context
+from . import context, import_hooks
 
 _formatter = None
 
@@ -94,34 +92,21 @@ def route_ipython_display():
         route_publisher(shell.display_pub)
 
 
-class _DisplayHook(importlib.abc.MetaPathFinder):
-    """After IPython's display functions load in an agent, point them at :func:`display`."""
+def _patch_display_functions(module):
+    original = module.display
+    if getattr(original, "_jobmagics_routing", False):
+        return
 
-    TARGET = "IPython.core.display_functions"
+    def job_aware_display(*objs, **kwargs):
+        if context.current() is None:
+            return original(*objs, **kwargs)
+        return display(*objs, **kwargs)
 
-    def find_spec(self, name, path=None, target=None):
-        if name != self.TARGET:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module):
-            exec_module(module)
-            original = module.display
-
-            def job_aware_display(*objs, **kwargs):
-                if context.current() is None:
-                    return original(*objs, **kwargs)
-                return display(*objs, **kwargs)
-
-            module.display = job_aware_display
-
-        spec.loader.exec_module = exec_and_patch
-        return spec
+    job_aware_display._jobmagics_routing = True
+    module.display = job_aware_display
 
 
 def install_display_hook():
-    if not any(isinstance(f, _DisplayHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _DisplayHook())
+    """In a process without a shell, ``from IPython.display import display`` inside a job uses ours."""
+    if running_shell() is None:
+        import_hooks.patch_module("IPython.core.display_functions", _patch_display_functions)

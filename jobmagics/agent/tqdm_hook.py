@@ -7,11 +7,7 @@ progress stream instead. Outside a job tqdm behaves as always.
 """
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import sys
-
-from . import context
+from . import context, import_hooks
 
 _TARGET = "tqdm.std"
 
@@ -42,28 +38,6 @@ def _patch(module):
     bar_class.display = display
 
 
-class _TqdmHook(importlib.abc.MetaPathFinder):
-    """Patches tqdm.std right after it is imported."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != _TARGET:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module):
-            exec_module(module)
-            _patch(module)
-
-        spec.loader.exec_module = exec_and_patch
-        return spec
-
-
 def install():
     """Route tqdm bars drawn inside jobs to progress (now if tqdm is loaded, else on import)."""
-    if _TARGET in sys.modules:
-        _patch(sys.modules[_TARGET])
-    elif not any(isinstance(f, _TqdmHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _TqdmHook())
+    import_hooks.patch_module(_TARGET, _patch)

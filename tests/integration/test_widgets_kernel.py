@@ -75,10 +75,7 @@ def test_updates_stay_throttled_under_a_chatty_job(kernel, mirror):
 
 def test_stop_button_works_while_another_cell_waits_on_the_job(kernel, mirror):
     kernel.client.execute("%%start_job --name stoppable\nimport time\nwhile True:\n    time.sleep(0.05)")
-    mirror.wait_for(lambda m: m.find("<b>stoppable</b>"))
-    parent = mirror.parents[mirror.find("<b>stoppable</b>")[0]]
-    mirror.wait_for(lambda m: m.find(">Running</span>"))
-    stop = [cid for cid in mirror.buttons("Stop") if mirror.parents[cid] == parent][0]
+    stop = mirror.view_button("stoppable", "Stop", state="Running")
     wait_id = kernel.client.execute("%wait_job stoppable")
     mirror.click(stop)  # the kernel is busy in %wait_job: the click must still stop the job
     reply = kernel.client.get_shell_msg(timeout=60)
@@ -91,10 +88,7 @@ def test_stop_button_works_while_another_cell_waits_on_the_job(kernel, mirror):
 
 def test_receive_button_shows_what_it_received_in_the_widget(kernel, mirror):
     kernel.client.execute("%%start_job --thread --name receivable\nprint('hello from the job')\n6 * 7")
-    mirror.wait_for(lambda m: m.find("<b>receivable</b>"))
-    parent = mirror.parents[mirror.find("<b>receivable</b>")[0]]
-    mirror.wait_for(lambda m: m.find(">Completed</span>"))
-    receive = [cid for cid in mirror.buttons("Receive") if mirror.parents[cid] == parent][0]
+    receive = mirror.view_button("receivable", "Receive", state="Completed")
     mirror.click(receive)
     mirror.wait_for(lambda m: m.find("jobmagics-received"))
     shown = mirror.models[mirror.find("jobmagics-received")[-1]]["value"]
@@ -129,10 +123,7 @@ def test_kernel_answers_while_twenty_viewed_jobs_print(kernel, mirror):
 
 def test_remove_button_forgets_the_job_and_disables_the_view(kernel, mirror):
     kernel.client.execute("%%start_job --thread --name removable\n1")
-    mirror.wait_for(lambda m: m.find("<b>removable</b>"))
-    parent = mirror.parents[mirror.find("<b>removable</b>")[0]]
-    mirror.wait_for(lambda m: m.find(">Completed</span>"))
-    remove = [cid for cid in mirror.buttons("Remove") if mirror.parents[cid] == parent][0]
+    remove = mirror.view_button("removable", "Remove", state="Completed")
     mirror.click(remove)
     mirror.wait_for(lambda m: m.models[remove].get("disabled") is True)
     assert kernel.run("%get_job removable").stderr.startswith("UsageError: no job with id or name 'removable'")
