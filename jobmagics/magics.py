@@ -348,6 +348,11 @@ def _complete_jobs(shell, event):
     return [str(j.id) for j in jobs] + [j.name for j in jobs]
 
 
+def _complete_sessions(shell, event):
+    sessions = remote.sessions().sessions()
+    return [str(s.id) for s in sessions] + [s.name for s in sessions]
+
+
 MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
                "new_session", "get_session", "remove_session", "invoke", "enter_session", "exit_session")
 
@@ -358,7 +363,8 @@ def load(shell):
     rich.route_ipython_display()
     shell.register_magics(JobMagics)
     for name in MAGIC_NAMES:
-        shell.set_hook("complete_command", _complete_jobs, str_key="%" + name)
+        completer = _complete_sessions if "session" in name or name == "invoke" else _complete_jobs
+        shell.set_hook("complete_command", completer, str_key="%" + name)
 
 
 def unload(shell):

@@ -141,8 +141,19 @@ def _proxy_socket(config, accept_new_host_key, password_prompt):
                                      .replace("%p", str(config.port)).replace("%r", config.user))
     if config.proxy_jump:
         jump = connect(HostConfig(config.proxy_jump.split(",")[0]), accept_new_host_key, password_prompt)
-        return jump.get_transport().open_channel("direct-tcpip", (config.hostname, config.port), ("127.0.0.1", 0))
+        channel = jump.get_transport().open_channel("direct-tcpip", (config.hostname, config.port), ("127.0.0.1", 0))
+        channel.jump_client = jump  # closed with the connection it carries (close_client)
+        return channel
     return None
+
+
+def close_client(client):
+    """Close a client and the jump host's connection under it, if any."""
+    sock = getattr(client.get_transport(), "sock", None) if client.get_transport() else None
+    client.close()
+    jump = getattr(sock, "jump_client", None)
+    if jump is not None:
+        jump.close()
 
 
 class _ChannelReader:
@@ -206,11 +217,11 @@ class SSHTransport(Transport):
     def kill(self, grace=3.0):
         self.close()
         if self.client is not None:
-            self.client.close()
+            close_client(self.client)
 
     def reap(self, grace=3.0):
         if self.client is not None:
-            self.client.close()
+            close_client(self.client)
 
     def exit_reason(self, timeout=5.0):
         channel = self.channel

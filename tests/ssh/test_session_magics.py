@@ -94,3 +94,13 @@ def test_enter_session_runs_cells_there_until_exit(kernel):
     assert left.ok and "left far" in left.stdout
     assert kernel.run("here").text == "'kernel'"
     assert kernel.run("%get_job --session far inner").ok
+
+
+def test_tab_completion_offers_session_names(kernel):
+    assert kernel.run('%new_session --computer one --name completable-session --python "/usr/bin/python3 -S"').ok
+    code = "%enter_session compl"
+    msg_id = kernel.client.complete(code, len(code))
+    reply = kernel.client.get_shell_msg(timeout=30)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kernel.client.get_shell_msg(timeout=30)
+    assert "completable-session" in reply["content"]["matches"]

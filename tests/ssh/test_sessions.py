@@ -159,3 +159,33 @@ def test_removing_a_session_stops_its_jobs(ssh_home):
     assert job.wait(30) and child.state == JobState.Stopped
     assert session.state == SessionState.Closed
     job.remove()
+
+
+def _add_alias(ssh_home, alias, extra):
+    with open(ssh_home.config_path, "a") as fh:
+        fh.write("\nHost %s\n    HostName 127.0.0.2\n    Port %d\n    User %s\n    IdentityFile %s\n"
+                 "    IdentitiesOnly yes\n%s\n" % (alias, ssh_home.port, ssh_home.user, ssh_home.key, extra))
+
+
+def test_proxy_jump_from_the_ssh_config_is_honoured(ssh_home, sshd_server):
+    _add_alias(ssh_home, "two-via-one", "    ProxyJump one")
+    session = remote.new_session("two-via-one", python=BARE)
+    try:
+        # The hop's connection reaches 127.0.0.2 from the jump host, not from this client directly.
+        assert remote.invoke("import os\nos.environ['SSH_CONNECTION'].split()[2]", session=session,
+                             namespace={}) == "127.0.0.2"
+    finally:
+        remote.remove_session(session)
+
+
+def test_proxy_command_from_the_ssh_config_is_honoured(ssh_home):
+    relay = ("%s -c \"import socket,sys,threading;s=socket.create_connection(('%%h',%%p));"
+             "threading.Thread(target=lambda:[sys.stdout.buffer.write(d) or sys.stdout.flush() "
+             "for d in iter(lambda:s.recv(65536),b'')],daemon=True).start();"
+             "[s.sendall(d) for d in iter(lambda:sys.stdin.buffer.read1(65536),b'')]\"") % "/usr/bin/python3"
+    _add_alias(ssh_home, "two-by-command", "    ProxyCommand " + relay)
+    session = remote.new_session("two-by-command", python=BARE)
+    try:
+        assert remote.invoke("6 * 7", session=session, namespace={}) == 42
+    finally:
+        remote.remove_session(session)
