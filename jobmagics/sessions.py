@@ -37,6 +37,15 @@ class Session:
         self._lock = threading.Lock()
         self.link = AgentLink(connection, on_end=self._on_link_end)
         self.host = SessionHost(self)
+        self._state_callbacks = []
+
+    def add_state_callback(self, callback):
+        """``callback(session)`` after the session's state changed (from any thread)."""
+        self._state_callbacks.append(callback)
+
+    def _changed(self):
+        for callback in list(self._state_callbacks):
+            callback(self)
 
     def open(self):
         """Connect, send the agent, check its handshake, and start reading (errors raise here)."""
@@ -60,6 +69,8 @@ class Session:
                 self.state = SessionState.Broken
                 self.availability = "None"
                 self.reason = "the connection to %s was lost" % self.computer_name
+        if not closing:
+            self._changed()
         for job in list(link.jobs.values()):
             if not job.finished:
                 if job.state == JobState.Stopping or closing:
@@ -78,6 +89,7 @@ class Session:
                 return
             self.state = SessionState.Closed
             self.availability = "None"
+        self._changed()
         self._connection.close()  # EOF: the agent stops its jobs, ends its process group, exits
         self.link.ended.wait(timeout)
         self._connection.kill()
@@ -88,6 +100,12 @@ class Session:
 
     def __repr__(self):
         return "<Session %d %r %s %s>" % (self.id, self.name, self.computer_name, self.state)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .agent.rich import live_views
+
+        views = live_views()
+        return None if views is None else views.SessionView(self)._repr_mimebundle_(include, exclude)
 
     def _repr_pretty_(self, p, cycle):
         from .session_table import text_table

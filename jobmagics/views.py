@@ -221,6 +221,41 @@ class JobTableView(widgets.VBox):
         return bundle
 
 
+SESSION_COLOURS = {"Opened": "#2e7d32", "Disconnected": "#6a1b9a", "Broken": "#c62828", "Closed": "#757575"}
+
+
+class SessionView(widgets.HBox):
+    """A session's live status: name, computer, transport, coloured state, and its jobs' count."""
+
+    def __init__(self, session, **kwargs):
+        self.session = session
+        self.label = widgets.HTML()
+        super().__init__([self.label], **kwargs)
+        self.add_class("jobmagics-session")
+        session.add_state_callback(lambda _: updater().mark_dirty(self))
+        self.redraw()
+
+    def redraw(self):
+        snap = self.session.snapshot()
+        colour = SESSION_COLOURS.get(str(snap["state"]), "#757575")
+        jobs = self.session.jobs()
+        running = sum(1 for job in jobs if not job.finished)
+        reason = ' <span style="color:#555">%s</span>' % html.escape(self.session.reason) if self.session.reason else ""
+        self.label.value = (
+            '<b>%s</b> &nbsp;#%s &nbsp;%s to <b>%s</b> &nbsp;<span class="jobmagics-session-state" style="background:%s;'
+            'color:white;padding:1px 8px;border-radius:8px;font-weight:bold">%s</span>%s &nbsp;%d job(s), %d running'
+            % (html.escape(snap["name"]), snap["id"], snap["transport"], html.escape(snap["computer_name"]), colour,
+               snap["state"], reason, len(jobs), running))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .session_table import html_table, text_table
+
+        bundle = super()._repr_mimebundle_(include=include, exclude=exclude) or {}
+        bundle["text/plain"] = text_table([self.session])
+        bundle["text/html"] = html_table([self.session])
+        return bundle
+
+
 def coloured_html_table(jobs):
     """The HTML job table with each state drawn as a coloured badge."""
     return html_table(jobs, state_html=lambda value: state_badge(JobState(value)))

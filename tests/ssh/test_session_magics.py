@@ -104,3 +104,16 @@ def test_tab_completion_offers_session_names(kernel):
     while reply["parent_header"].get("msg_id") != msg_id:
         reply = kernel.client.get_shell_msg(timeout=30)
     assert "completable-session" in reply["content"]["matches"]
+
+
+def test_a_session_shows_as_a_live_widget_that_follows_its_state(kernel, sshd_server):
+    from widget_mirror import WidgetMirror
+
+    mirror = WidgetMirror(kernel.client)
+    kernel.client.execute('%new_session --computer two --name shown --python "/usr/bin/python3 -S"')
+    mirror.wait_for(lambda m: m.find("<b>shown</b>"))
+    view = mirror.find("<b>shown</b>")[0]
+    assert ">Opened</span>" in mirror.models[view]["value"] and "SSH to <b>two</b>" in mirror.models[view]["value"]
+    sshd_server.kill_connections("two")
+    mirror.wait_for(lambda m: ">Broken</span>" in m.models[view]["value"])
+    assert "connection to two was lost" in mirror.models[view]["value"]
