@@ -12,7 +12,6 @@ from .errors import UserInputError
 from .fanout import DEFAULT_THROTTLE, FanOut
 from .session_table import SessionList
 from .sessions import Session, SessionRegistry, password_prompt
-from .transport.ssh import SSHTransport
 
 _lock = threading.Lock()
 _sessions = None
@@ -35,6 +34,8 @@ def _as_list(value):
 
 
 def _open(computer, name=None, user=None, port=None, identity=None, python=None, accept_new_host_key=False):
+    from .transport.ssh import SSHTransport  # paramiko is imported when a session is opened, not before
+
     reg = sessions()
     connection = SSHTransport(computer, user=user, port=port, identity=identity, python=python or "python3",
                               accept_new_host_key=accept_new_host_key, password_prompt=password_prompt)
@@ -95,12 +96,17 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
     ``as_job`` the result is a RemoteJob with one child per computer, at most
     ``throttle_limit`` of them running at once.
     """
+    as_job = as_job or bool(job_name)  # naming the job asks for one, as -JobName does
     if throttle_limit is not None and int(throttle_limit) < 1:
         raise UserInputError("--throttle-limit must be at least 1")
     reg = sessions()
     targets = [reg.resolve(s) for s in _as_list(session)] + _as_list(computer)
     if not targets:
         raise UserInputError("invoke needs --session S or --computer HOST")
+    for target in targets:
+        if isinstance(target, Session) and target.state != "Opened":
+            raise UserInputError("session %s is %s%s" % (target.name, target.state,
+                                                          ": %s" % target.reason if target.reason else ""))
     if namespace is None:
         import inspect
         namespace = inspect.currentframe().f_back.f_globals

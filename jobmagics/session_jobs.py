@@ -58,13 +58,18 @@ def _time(text):
 
 
 def _call(session, op, buffers=(), wait=None, **args):
+    if session.state != "Opened":
+        raise UserInputError("session %s is %s%s" % (session.name, session.state,
+                                                      ": %s" % session.reason if session.reason else ""))
+    # A wait with no timeout waits as long as the jobs run; the link ending still ends it.
+    timeout = None if op == "wait_job" and wait is None else CALL_TIMEOUT + (wait or 0)
     try:
-        return session.link.call(op, args, buffers, timeout=CALL_TIMEOUT + (wait or 0))
+        return session.link.call(op, args, buffers, timeout=timeout)
     except RemoteCallError as exc:
         if exc.user_error:
             raise UserInputError("in session %s: %s" % (session.name, exc)) from None
         raise
-    except (LinkEndedError, TimeoutError) as exc:
+    except (LinkEndedError, TimeoutError, OSError) as exc:
         raise UserInputError("session %s: %s" % (session.name, exc)) from None
 
 

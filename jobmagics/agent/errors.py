@@ -49,7 +49,8 @@ class JobError(JobmagicsError):
             where.append("job %s" % self.job_name)
         if self.computer:
             where.append("on %s" % self.computer)
-        head = ["Error in %s:" % " ".join(where)] if where else []
+        head = ["Error in %s:" % " ".join(where)] if self.job_name else (
+            ["Error on %s:" % self.computer] if self.computer else [])
         body = self.traceback.rstrip("\n").splitlines() or [str(self)]
         return head + body
 

@@ -260,7 +260,11 @@ class Job:
         self._bump_activity()
         derived = derive_parent_state(c.state for c in self.child_jobs)
         if derived != self._state and derived in TRANSITIONS[self._state]:
-            self._set_state(derived)
+            failed = [c for c in self.child_jobs if c.state == JobState.Failed]
+            reason = None
+            if derived == JobState.Failed and failed:
+                reason = "; ".join("%s: %s" % (c.location, c.reason) for c in failed)
+            self._set_state(derived, reason)
 
     # ----- display -----------------------------------------------------------------
     def __repr__(self):

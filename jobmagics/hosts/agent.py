@@ -120,11 +120,11 @@ class AgentLink:
                 elif frame.kind == wire.STATE:
                     job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
+            if self.on_end is not None:
+                self.on_end(self)  # before `ended` is set: who waits on it sees the consequences
             self.ended.set()
             for event, _reply in list(self._calls.values()):
                 event.set()  # callers see the link ended
-            if self.on_end is not None:
-                self.on_end(self)
 
     def _apply_records(self, job, frame):
         computer = None if job.location == "localhost" else job.location

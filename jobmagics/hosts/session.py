@@ -1,6 +1,7 @@
 """``RemoteJob``: jobs run by the agent of a session (another computer, or a detached process)."""
 from __future__ import annotations
 
+from ..agent.errors import UserInputError
 from ..agent.states import JobState
 
 #: Seconds a stopped remote job gets to report Stopped before it is declared Stopped here.
@@ -16,6 +17,9 @@ class SessionHost:
         self.session = session
 
     def start(self, job, request, buffers):
+        if self.session.state != "Opened":
+            raise UserInputError("session %s is %s%s" % (self.session.name, self.session.state,
+                                                          ": %s" % self.session.reason if self.session.reason else ""))
         job._host = self
         job.location = self.session.computer_name
         self.session.link.start(job, dict(request, job_type=self.job_type), buffers)

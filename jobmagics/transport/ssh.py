@@ -46,18 +46,19 @@ def known_hosts_path():
 class _UnknownHostPolicy(paramiko.MissingHostKeyPolicy):
     """Refuse an unknown host key with its fingerprint, or accept and save it when asked to."""
 
-    def __init__(self, accept_new, label):
+    def __init__(self, accept_new, label, known_hosts):
         self.accept_new = accept_new
         self.label = label
+        self.known_hosts = known_hosts
 
     def missing_host_key(self, client, hostname, key):
         if not self.accept_new:
             raise HostKeyError(
                 "the host key of %s is not known: %s %s. If it is the right key, connect once with "
                 "--accept-new-host-key (or add it to %s)" % (self.label, key.get_name(), fingerprint(key),
-                                                            known_hosts_path()))
+                                                            self.known_hosts))
         client.get_host_keys().add(hostname, key.get_name(), key)
-        path = known_hosts_path()
+        path = self.known_hosts
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         client.save_host_keys(path)
 
@@ -80,6 +81,8 @@ class HostConfig:
         self.identities_only = entry.get("identitiesonly", "no").lower() == "yes" or bool(identity)
         self.proxy_command = entry.get("proxycommand")
         self.proxy_jump = entry.get("proxyjump")
+        files = entry.get("userknownhostsfile")
+        self.known_hosts = os.path.expanduser(files.split()[0]) if files else known_hosts_path()
 
     @property
     def label(self):
@@ -90,9 +93,12 @@ class HostConfig:
 def connect(config, accept_new_host_key=False, password_prompt=None):
     """A logged-in paramiko client for ``config``; SSHError/HostKeyError say what went wrong."""
     client = paramiko.SSHClient()
-    if os.path.exists(known_hosts_path()):
-        client.load_host_keys(known_hosts_path())
-    client.set_missing_host_key_policy(_UnknownHostPolicy(accept_new_host_key, config.label))
+    try:
+        if os.path.exists(config.known_hosts):
+            client.load_host_keys(config.known_hosts)
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise SSHError("cannot read %s: %s" % (config.known_hosts, exc)) from None
+    client.set_missing_host_key_policy(_UnknownHostPolicy(accept_new_host_key, config.label, config.known_hosts))
     kwargs = dict(hostname=config.hostname, port=config.port, username=config.user,
                   key_filename=config.identity_files or None, timeout=CONNECT_TIMEOUT,
                   banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT, channel_timeout=CONNECT_TIMEOUT,
@@ -101,8 +107,10 @@ def connect(config, accept_new_host_key=False, password_prompt=None):
     try:
         try:
             client.connect(**kwargs)
-        except paramiko.AuthenticationException:
-            if password_prompt is None:
+        except (paramiko.AuthenticationException, paramiko.SSHException) as exc:
+            # No key was accepted (or there was none to offer): a password is the way left.
+            no_key = isinstance(exc, paramiko.AuthenticationException) or "authentication methods" in str(exc)
+            if password_prompt is None or not no_key or isinstance(exc, paramiko.BadHostKeyException):
                 raise
             # The password is used for this login only: never stored, logged or shown.
             client.connect(password=password_prompt("Password for %s@%s: " % (config.user, config.label)),
@@ -137,14 +145,32 @@ def _known_hosts_name(config):
 
 def _proxy_socket(config, accept_new_host_key, password_prompt):
     if config.proxy_command:
-        return paramiko.ProxyCommand(config.proxy_command.replace("%h", config.hostname)
+        return _ProxyCommand(config.proxy_command.replace("%h", config.hostname)
                                      .replace("%p", str(config.port)).replace("%r", config.user))
     if config.proxy_jump:
-        jump = connect(HostConfig(config.proxy_jump.split(",")[0]), accept_new_host_key, password_prompt)
+        jump = connect(_jump_config(config.proxy_jump), accept_new_host_key, password_prompt)
         channel = jump.get_transport().open_channel("direct-tcpip", (config.hostname, config.port), ("127.0.0.1", 0))
         channel.jump_client = jump  # closed with the connection it carries (close_client)
         return channel
     return None
+
+
+class _ProxyCommand(paramiko.ProxyCommand):
+    """paramiko's ProxyCommand, whose close() tolerates a command that already ended."""
+
+    def close(self):
+        try:
+            super().close()
+        except ProcessLookupError:
+            pass
+
+
+def _jump_config(spec):
+    """The first hop of a ProxyJump value: ``[user@]host[:port]``."""
+    first = spec.split(",")[0].strip()
+    user, _, rest = first.rpartition("@")
+    host, _, port = rest.partition(":")
+    return HostConfig(host, user=user or None, port=int(port) if port else None)
 
 
 def close_client(client):
@@ -224,6 +250,12 @@ class SSHTransport(Transport):
             close_client(self.client)
 
     def exit_reason(self, timeout=5.0):
+        # Computed once: it reads what the agent wrote to stderr, which a second reading would miss.
+        if getattr(self, "_exit_reason", None) is None:
+            self._exit_reason = self._read_exit_reason(timeout)
+        return self._exit_reason
+
+    def _read_exit_reason(self, timeout):
         channel = self.channel
         if channel is None:
             return "not connected"

@@ -189,3 +189,31 @@ def test_proxy_command_from_the_ssh_config_is_honoured(ssh_home):
         assert remote.invoke("6 * 7", session=session, namespace={}) == 42
     finally:
         remote.remove_session(session)
+
+
+def test_a_too_old_remote_python_is_named(ssh_home, tmp_path):
+    # Stands in for an old interpreter: it answers the bootstrap as Python 3.6 would.
+    fake = tmp_path / "python3.6"
+    fake.write_text("#!/bin/sh\n/usr/bin/python3 -S -c 'import sys; sys.version_info = (3, 6, 0); "
+                    "exec(sys.argv[1])' \"$3\"\n")
+    fake.chmod(0o755)
+    with pytest.raises(jobmagics.JobmagicsError, match=r"this Python \(3.6\) is too old for the agent"):
+        remote.new_session("one", python=str(fake))
+
+
+def test_a_broken_session_refuses_new_work_in_one_line(ssh_home, sshd_server):
+    session = remote.new_session("two", python=BARE)
+    sshd_server.kill_connections("two")
+    session.link.ended.wait(30)
+    with pytest.raises(jobmagics.errors.UserInputError, match="session Session[0-9]+ is Broken: the connection to two"):
+        remote.invoke("1", session=session, namespace={})
+    remote.remove_session(session)
+
+
+def test_naming_the_job_asks_for_a_job_and_a_failed_child_gives_the_parent_its_reason(ssh_home):
+    job = remote.invoke("raise ValueError('nope')", computer="one", job_name="named", python=BARE, namespace={})
+    assert jobmagics.get_job("named") == [job]
+    assert job.wait(60) and job.state == JobState.Failed
+    assert job.reason == "one: ValueError: nope"
+    assert job.child_jobs[0].error[0]._render_traceback_()[0] == "Error in job %s on one:" % job.child_jobs[0].name
+    job.remove()
