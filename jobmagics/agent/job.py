@@ -47,6 +47,7 @@ class Job:
         self._seq = itertools.count(1)
         self._state_callbacks = []
         self._record_callbacks = []
+        self._drain_callbacks = []
         self._activity = 0  # bumped on every record and state change, for streaming waits
         self._tail = collections.deque()  # (stream, text) of the latest output, for views
         self._tail_chars = 0
@@ -77,10 +78,25 @@ class Job:
             }
 
     def records(self, keep=True):
-        """Every record held (own, then each child's), in order; drained unless ``keep``."""
-        yield from self._log.take(keep=keep)
+        """Every record held (own, then each child's), in order; drained unless ``keep``.
+
+        Draining tells the drain callbacks the highest agent sequence number
+        taken, so an agent that keeps output until it is received can let go.
+        """
+        last = None
+        for record in self._log.take(keep=keep):
+            if record.origin is not None:
+                last = record.origin
+            yield record
+        if not keep and last is not None:
+            for callback in list(self._drain_callbacks):
+                callback(self, last)
         for child in self.child_jobs:
             yield from child.records(keep=keep)
+
+    def add_drain_callback(self, callback):
+        """``callback(job, origin_seq)`` after a receive took records up to that agent sequence number."""
+        self._drain_callbacks.append(callback)
 
     def _stream(self, stream):
         return [r.data for r in self.records(keep=True) if r.stream == stream]
@@ -181,11 +197,11 @@ class Job:
         self._set_state(JobState.Stopping)
         self.stop_event.set()
 
-    def _record(self, stream, data, time_=None, computer=None):
+    def _record(self, stream, data, time_=None, computer=None, origin=None):
         """Append one item to a stream (error items become JobError objects)."""
         if stream == "error" and isinstance(data, dict):
             data = JobError.from_record_data(data, computer or self._remote_computer(), self.name)
-        record = Record(next(self._seq), stream, data, time_, computer)
+        record = Record(next(self._seq), stream, data, time_, computer, origin)
         self._log.append(record)
         if stream in ("stdout", "stderr"):
             self._keep_tail(stream, data)

@@ -13,13 +13,21 @@ class Outbox:
     Adjacent text of the same job and stream is merged, so a job printing a
     line at a time costs one frame per batch rather than per line. State
     changes go through the same queue, so a job's final state never overtakes
-    its last records.
+    its last records. Every record carries its job's sequence number.
+
+    A ``durable`` outbox (a detached session's) keeps what it sent until the
+    kernel acknowledges it (``ack``: the user received it), waits while no
+    kernel is attached, and on ``attach`` sends again what that kernel has not
+    applied yet: after any disconnection nothing is lost and nothing doubled.
     """
 
-    def __init__(self, writer):
+    def __init__(self, writer=None, durable=False):
         self._writer = writer
+        self.durable = durable
         self._cond = threading.Condition()
         self._items = []
+        self._seqs = {}  # job id -> last sequence number given
+        self._unacked = {}  # job id -> records sent but not acknowledged (durable only)
         self._closed = False
         self._idle = threading.Event()
         self._idle.set()
@@ -27,7 +35,44 @@ class Outbox:
         self._thread.start()
 
     def record(self, job_id, stream, data):
-        self._put(("record", job_id, stream, data, time.time()))
+        with self._cond:
+            seq = self._seqs[job_id] = self._seqs.get(job_id, 0) + 1
+        self._put(("record", job_id, stream, data, time.time(), seq))
+
+    def attach(self, writer, applied=None):
+        """Send through ``writer`` from now on; first again what it has not applied (durable)."""
+        applied = applied or {}
+        with self._cond:
+            again = []
+            for job_id, items in self._unacked.items():
+                done = applied.get(job_id, 0)
+                again += [item for item in items if item[5] > done]
+                # What goes again rejoins the unacknowledged when it is sent.
+                self._unacked[job_id] = [item for item in items if item[5] <= done]
+            self._writer = writer
+            self._items = again + self._items
+            if self._items:
+                self._idle.clear()
+            self._cond.notify()
+
+    def detach(self):
+        """No kernel to send to: records wait (durable) until the next attach."""
+        with self._cond:
+            self._writer = None
+
+    def ack(self, job_id, seq):
+        """The kernel's user received everything of ``job_id`` up to ``seq``: forget it."""
+        with self._cond:
+            kept = [item for item in self._unacked.get(job_id, []) if item[5] > seq]
+            if kept:
+                self._unacked[job_id] = kept
+            else:
+                self._unacked.pop(job_id, None)
+
+    def unacknowledged(self, job_id):
+        with self._cond:
+            return len(self._unacked.get(job_id, [])) + sum(
+                1 for item in self._items if item[0] == "record" and item[1] == job_id)
 
     def state(self, job_id, state, reason):
         self._put(("state", job_id, str(state), reason))
@@ -57,63 +102,78 @@ class Outbox:
     def _run(self):
         while True:
             with self._cond:
-                while not self._items and not self._closed:
-                    self._idle.set()
+                while (not self._items or self._writer is None) and not self._closed:
+                    if not self._items or not self.durable:
+                        self._idle.set()
                     self._cond.wait()
-                items, self._items = self._items, []
-                if not items and self._closed:
+                if self._closed and (not self._items or self._writer is None):
+                    self._items = []
                     self._idle.set()
                     return
+                items, self._items = self._items, []
+                writer = self._writer
+            if self.durable:
+                self._keep_unacked(items)
             try:
-                self._send(items)
-            except OSError:  # the kernel is gone: nobody to send to, and nobody to wait for
-                with self._cond:
+                self._send(items, writer)
+            except OSError:
+                if self.durable:  # the kernel went away: what it missed is kept for the next one
+                    self.detach()
+                    continue
+                with self._cond:  # the kernel is gone: nobody to send to, and nobody to wait for
                     self._closed = True
                     self._items = []
                 self._idle.set()
                 return
 
-    def _send(self, items):
+    def _keep_unacked(self, items):
+        with self._cond:
+            for item in items:
+                if item[0] == "record":
+                    self._unacked.setdefault(item[1], []).append(item)
+
+    def _send(self, items, writer):
         batch = []  # records of consecutive items, until a state change
         for item in items:
             if item[0] == "record":
                 batch.append(item)
                 continue
-            self._send_records(batch)
+            self._send_records(batch, writer)
             batch = []
             if item[0] == "state":
                 _, job_id, state, reason = item
-                self._writer.send(wire.STATE, {"state": state, "reason": reason}, job=job_id)
+                writer.send(wire.STATE, {"state": state, "reason": reason}, job=job_id)
             else:
                 _, control, buffers = item
-                self._writer.send(wire.REPLY, control, buffers=buffers)
-        self._send_records(batch)
+                writer.send(wire.REPLY, control, buffers=buffers)
+        self._send_records(batch, writer)
 
-    def _send_records(self, items):
+    def _send_records(self, items, writer):
         if not items:
             return
         by_job = {}
-        for _, job_id, stream, data, stamp in items:
+        for _, job_id, stream, data, stamp, seq in items:
             records = by_job.setdefault(job_id, [])
             if records and stream in ("stdout", "stderr") and records[-1][0] == stream:
                 records[-1][1].append(data)  # joined once below: += here would be quadratic
+                records[-1][3] = seq  # a merged record carries the last sequence number in it
             else:
-                records.append([stream, [data] if stream in ("stdout", "stderr") else data, stamp])
+                records.append([stream, [data] if stream in ("stdout", "stderr") else data, stamp, seq])
         for job_id, records in by_job.items():
             buffers = []
             control = [self._encode(stream, "".join(data) if stream in ("stdout", "stderr") else data,
-                                    stamp, buffers) for stream, data, stamp in records]
-            self._writer.send(wire.RECORDS, control, job=job_id, buffers=buffers)
+                                    stamp, seq, buffers) for stream, data, stamp, seq in records]
+            writer.send(wire.RECORDS, control, job=job_id, buffers=buffers)
 
     @staticmethod
-    def _encode(stream, data, stamp, buffers):
+    def _encode(stream, data, stamp, seq, buffers):
         if stream != "output":
-            return (stream, plain(data), stamp)
+            return (stream, plain(data), stamp, seq)
         try:
             payload = serialize.dumps(data)
         except serialize.SerializationError as exc:
-            return ("unshippable", serialize.placeholder_for(data, str(exc)), stamp)
-        return ("output", wire.payload_to_control(payload, buffers), stamp)
+            return ("unshippable", serialize.placeholder_for(data, str(exc)), stamp, seq)
+        return ("output", wire.payload_to_control(payload, buffers), stamp, seq)
 
 
 _PLAIN_TYPES = (str, bytes, int, float, bool, type(None))

@@ -25,22 +25,22 @@ DEFAULT_MEMORY_LIMIT = 8 * 1024 * 1024
 class Record:
     """One stream item, stamped with its sequence number, time and computer."""
 
-    __slots__ = ("seq", "stream", "time", "data", "computer")
+    __slots__ = ("seq", "stream", "time", "data", "computer", "origin")
 
-    def __init__(self, seq, stream, data, time_=None, computer=None):
+    def __init__(self, seq, stream, data, time_=None, computer=None, origin=None):
         self.seq = seq
         self.stream = stream
         self.data = data
         self.time = time.time() if time_ is None else time_
         self.computer = computer
+        self.origin = origin  # the agent's sequence number for it, when it came from one
 
     def as_tuple(self):
-        return (self.seq, self.stream, self.data, self.time, self.computer)
+        return (self.seq, self.stream, self.data, self.time, self.computer, self.origin)
 
     @classmethod
     def from_tuple(cls, values):
-        seq, stream, data, time_, computer = values
-        return cls(seq, stream, data, time_, computer)
+        return cls(*values)
 
     def __repr__(self):
         return "Record(%d, %r, %r)" % (self.seq, self.stream, self.data)

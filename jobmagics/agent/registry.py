@@ -152,8 +152,8 @@ class JobRegistry:
             for j in [job] + list(job.child_jobs):
                 self._jobs.pop(j.id, None)
                 j._registry = None
-        for j in [job] + list(job.child_jobs):
-            j._log.clear()  # release spilled output now, not at garbage collection
+        for _record in job.records(keep=False):
+            pass  # release spilled output now, and tell an agent keeping it that it may let go
         self._notify("removed", job)
 
     def discard(self, job):

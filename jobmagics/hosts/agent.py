@@ -35,6 +35,7 @@ class AgentLink:
         self._link_ids = {}  # job instance id -> this link's id for it
         self._next_id = itertools.count(1)
         self._calls = {}  # call id -> [event, reply frame]
+        self.applied = {}  # link id -> the last agent sequence number applied to its job
         self._call_ids = itertools.count(1)
         self.hello = None
         self.ended = threading.Event()
@@ -128,14 +129,18 @@ class AgentLink:
 
     def _apply_records(self, job, frame):
         computer = None if job.location == "localhost" else job.location
-        for stream, data, stamp in frame.control:
+        link_id = frame.job
+        for stream, data, stamp, seq in frame.control:
+            if seq <= self.applied.get(link_id, 0):
+                continue  # sent again after a reconnection, and already here: exactly once
+            self.applied[link_id] = seq
             if stream == "output":
                 data, stream = _decode_output(data, frame.buffers)
             elif stream == "unshippable":
                 data, stream = serialize.Unshippable(*data), "output"
                 job._record("warning", "an output object of type %s could not be sent back: %s\n"
                             % (data.type_name, data.reason), stamp, computer)
-            job._record(stream, data, stamp, computer)
+            job._record(stream, data, stamp, computer, origin=seq)
 
 
 def _decode_output(description, buffers):

@@ -88,7 +88,7 @@ def one_batch(outbox, collector):
 
 def records_of(frame):
     assert frame.kind == wire.RECORDS
-    return [(stream, data) for stream, data, _stamp in frame.control]
+    return [(stream, data) for stream, data, _stamp, _seq in frame.control]
 
 
 def test_adjacent_text_of_one_job_and_stream_is_merged(outbox, collector):
@@ -196,7 +196,7 @@ def test_records_carry_the_time_they_were_queued(outbox, collector):
     outbox.record(1, "stdout", "x")
     assert outbox.flush(30)
     [frame] = collector.frames()
-    [(_stream, _data, stamp)] = frame.control
+    [(_stream, _data, stamp, _seq)] = frame.control
     assert isinstance(stamp, float) and stamp > 0
 
 
@@ -276,3 +276,46 @@ def test_a_record_the_control_pickle_refuses_does_not_stop_the_outbox(monkeypatc
         assert [records_of(f) for f in stream.frames() if f.job == 2] == [[("stdout", "later-marker")]]
     finally:
         box.close()
+
+
+def _texts(collector):
+    return [(entry[1], entry[3]) for frame in collector.frames(skip_primer=False)
+            if frame.kind == wire.RECORDS for entry in frame.control]
+
+
+def test_a_durable_outbox_keeps_what_the_kernel_has_not_received_and_sends_it_again():
+    first = Collector()
+    box = Outbox(wire.FrameWriter(first), durable=True)
+    for i in range(1, 4):
+        box.record(7, "output", i)
+    assert box.flush(30)
+    assert [seq for _data, seq in _texts(first)] == [1, 2, 3]
+    box.ack(7, 1)  # the user received the first one
+    box.detach()  # the kernel went away
+    box.record(7, "output", 4)  # the job goes on while nobody is attached
+    second = Collector()
+    box.attach(wire.FrameWriter(second), applied={7: 2})  # that kernel still holds 2, not yet received
+    assert box.flush(30)
+    assert [seq for _data, seq in _texts(second)] == [3, 4]
+    third = Collector()  # a new kernel knows nothing: it gets all not yet received
+    box.detach()
+    box.attach(wire.FrameWriter(third))
+    assert box.flush(30)
+    assert [seq for _data, seq in _texts(third)] == [2, 3, 4]
+    box.ack(7, 4)
+    assert box.unacknowledged(7) == 0
+    box.close()
+
+
+def test_a_durable_outbox_waits_for_a_kernel_when_the_stream_breaks():
+    box = Outbox(wire.FrameWriter(BrokenStream()), durable=True)
+    box.record(3, "stdout", "kept\n")
+    box.record(3, "stdout", "too\n")
+    later = Collector()
+    while box.unacknowledged(3) != 2:  # sent (and failed) or queued: both count until acknowledged
+        pass
+    box.attach(wire.FrameWriter(later))
+    assert box.flush(30)
+    texts = [data for data, _seq in _texts(later)]
+    assert "".join(texts) == "kept\ntoo\n"
+    box.close()
