@@ -11,7 +11,15 @@ from .agent.registry import JobRegistry
 from .agent.states import JobState
 from .api import get_job, receive_job, remove_job, start_job, stop_job, wait_job
 from .errors import JobError, JobmagicsError
-from .remote import get_session, invoke, new_session, remove_session
+from .remote import (
+    connect_session,
+    disconnect_session,
+    get_session,
+    invoke,
+    new_session,
+    receive_session,
+    remove_session,
+)
 from .sessions import Session
 
 __version__ = "0.1.0"
@@ -19,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
     "new_session", "get_session", "remove_session", "invoke", "Session",
+    "disconnect_session", "connect_session", "receive_session",
     "emit", "progress", "stop_requested", "Job", "JobState", "JobRegistry", "JobError",
     "JobmagicsError", "load_ipython_extension", "unload_ipython_extension",
 ]

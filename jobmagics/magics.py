@@ -195,6 +195,10 @@ class JobMagics(Magics):
     @no_var_expand
     @magic_arguments()
     @argument("--computer", "-c", nargs="+", metavar="HOST", help="computers to connect to (names from ~/.ssh/config work)")
+    @argument("--local", action="store_true",
+              help="a detached session on this machine: it outlives this kernel once disconnected")
+    @argument("--idle-timeout", type=float, metavar="SEC",
+              help="with --local: end it (and its jobs) after SEC seconds with no kernel connected (default 7200)")
     @argument("--name", "-n", help="the session's name (default Session<id>; with several computers, NAME-1, NAME-2, ...)")
     @argument("--user", "-u", help="user to log in as (default: ~/.ssh/config, else your user name)")
     @argument("--port", "-p", type=int, help="SSH port (default: ~/.ssh/config, else 22)")
@@ -213,19 +217,66 @@ class JobMagics(Magics):
         for option in ("name", "user", "identity", "python"):
             setattr(args, option, unquote(getattr(args, option)))
         with user_errors():
-            return remote.new_session(comma_list(args.computer), name=args.name, user=args.user, port=args.port,
+            return remote.new_session(comma_list(args.computer), local=args.local, idle_timeout=args.idle_timeout,
+                                      name=args.name, user=args.user, port=args.port,
                                       identity=args.identity, python=args.python,
                                       accept_new_host_key=args.accept_new_host_key)
 
     @no_var_expand
     @magic_arguments()
     @argument("sessions", nargs="*", metavar="S", help="session id or name")
+    @argument("--local", action="store_true", help="also the detached sessions of this user on this machine")
     @line_magic
     def get_session(self, line):
-        """List this kernel's sessions (Get-PSSession): Id Name Transport ComputerName State Availability."""
+        """List sessions (Get-PSSession): Id Name Transport ComputerName State Availability.
+
+        With --local, detached sessions this kernel is not connected to show too,
+        as Disconnected, Available or Busy (another kernel is connected).
+        """
         args = parse_argstring(self.get_session, line)
         with user_errors():
-            return remote.get_session(*args.sessions)
+            return remote.get_session(*args.sessions, local=args.local)
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("sessions", nargs="+", metavar="S", help="session id, name or $variable")
+    @line_magic
+    def disconnect_session(self, line):
+        """Leave sessions and their jobs running without this kernel (Disconnect-PSSession).
+
+        The jobs show Disconnected here; %connect_session or, from any kernel,
+        %receive_session picks them up again, with nothing lost.
+        """
+        args = parse_argstring(self.disconnect_session, line)
+        with user_errors():
+            return remote.disconnect_session(*self._session_refs(args.sessions))
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("session", metavar="S", help="session name (or id, or $variable)")
+    @line_magic
+    def connect_session(self, line):
+        """Connect to a disconnected session again (Connect-PSSession); its jobs carry on here."""
+        args = parse_argstring(self.connect_session, line)
+        with user_errors():
+            (ref,) = self._session_refs([args.session])
+            return remote.connect_session(ref)
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("session", metavar="S", help="session name (or id, or $variable)")
+    @argument("--job-name", metavar="N", help="name for the job(s) that come back")
+    @line_magic
+    def receive_session(self, line):
+        """Connect to a session and get a job for each piece of work still there (Receive-PSSession).
+
+        Output the jobs produced while no kernel was connected is delivered by
+        %receive_job as usual, every record exactly once.
+        """
+        args = parse_argstring(self.receive_session, line)
+        with user_errors():
+            (ref,) = self._session_refs([args.session])
+            return remote.receive_session(ref, job_name=unquote(args.job_name))
 
     @no_var_expand
     @magic_arguments()
@@ -354,7 +405,8 @@ def _complete_sessions(shell, event):
 
 
 MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
-               "new_session", "get_session", "remove_session", "invoke", "enter_session", "exit_session")
+               "new_session", "get_session", "remove_session", "invoke", "enter_session", "exit_session",
+               "disconnect_session", "connect_session", "receive_session")
 
 
 def load(shell):

@@ -10,6 +10,7 @@ from .agent.job import Job
 from .agent.states import JobState
 from .errors import UserInputError
 from .fanout import DEFAULT_THROTTLE, FanOut
+from .agent.table import JobList
 from .session_table import SessionList
 from .sessions import Session, SessionRegistry, password_prompt
 
@@ -39,19 +40,60 @@ def _open(computer, name=None, user=None, port=None, identity=None, python=None,
     reg = sessions()
     connection = SSHTransport(computer, user=user, port=port, identity=identity, python=python or "python3",
                               accept_new_host_key=accept_new_host_key, password_prompt=password_prompt)
-    return Session(connection, reg.next_id(), name=name, transport="SSH").open()
+    session = Session(connection, reg.next_id(), name=name, transport="SSH").open()
+    session.start_reading()
+    return session
 
 
-def new_session(computer=None, name=None, user=None, port=None, identity=None, python=None,
-                accept_new_host_key=False):
+DEFAULT_IDLE_TIMEOUT = 2 * 3600
+
+
+def _open_detached(files, name):
+    """Attach to a detached session: a Session of this kernel, and the jobs already running there."""
+    from .transport.local_socket import LocalSocketTransport
+
+    reg = sessions()
+    session = Session(LocalSocketTransport(files), reg.next_id(), name=name, transport="Local", files=files)
+    session.open()
+    adopted = []
+    for info in session.hello.get("jobs", []):
+        job = Job(info["command"], info.get("job_type") or "RemoteJob", name=info["name"], location="localhost")
+        session.link.adopt(info["key"], job)
+        session.host.watch(job)
+        state = JobState(info["state"])
+        if state != JobState.NotStarted:
+            job._set_state(JobState.Running)
+            job._set_state_if_legal(state, info.get("reason"))
+        adopted.append(job)
+    session.start_reading()
+    return reg.add(session), adopted
+
+
+def _new_local_session(name=None, python=None, idle_timeout=None):
+    from .transport.local_socket import start_detached
+
+    files = start_detached(name or "", idle_timeout or DEFAULT_IDLE_TIMEOUT, python=python)
+    session, _ = _open_detached(files, name or "Local-" + files.id[:6])
+    return session
+
+
+def new_session(computer=None, local=False, name=None, user=None, port=None, identity=None, python=None,
+                accept_new_host_key=False, idle_timeout=None):
     """Open one session per computer (in parallel); a Session, or a list for several computers.
 
-    If any computer cannot be reached, the sessions already opened are closed
-    again and the error says which computer and why: nothing changes.
+    ``local`` starts a detached session on this machine instead: a process of
+    its own that outlives this kernel when disconnected (``idle_timeout``
+    seconds, default 2 hours, once no kernel is connected). If any computer
+    cannot be reached, the sessions already opened are closed again and the
+    error says which computer and why: nothing changes.
     """
+    if local:
+        if computer:
+            raise UserInputError("--local and --computer cannot be used together")
+        return _new_local_session(name, python, idle_timeout)
     computers = _as_list(computer)
     if not computers:
-        raise UserInputError("new_session needs --computer HOST (one or more)")
+        raise UserInputError("new_session needs --computer HOST (one or more), or --local")
     names = [name] if len(computers) == 1 else [("%s-%d" % (name, i) if name else None)
                                                 for i in range(1, len(computers) + 1)]
     options = dict(user=user, port=port, identity=identity, python=python, accept_new_host_key=accept_new_host_key)
@@ -70,10 +112,92 @@ def new_session(computer=None, name=None, user=None, port=None, identity=None, p
     return opened[0] if len(opened) == 1 else SessionList(opened)
 
 
-def get_session(*refs):
-    """The sessions named (default: all of this kernel's)."""
+def get_session(*refs, local=False):
+    """The sessions named (default: all of this kernel's); ``local`` adds this user's detached ones."""
     reg = sessions()
-    return SessionList([reg.resolve(r) for r in refs] if refs else reg.sessions())
+    found = [reg.resolve(r) for r in refs] if refs else reg.sessions()
+    if local:
+        from .transport.local_socket import find_sessions
+
+        mine = {s.files.id for s in reg.sessions() if s.files is not None}
+        found += [DetachedSessionInfo(files, info) for files, info in find_sessions() if files.id not in mine]
+    return SessionList(found)
+
+
+class DetachedSessionInfo:
+    """A detached session of this user that this kernel is not connected to."""
+
+    transport = "Local"
+    computer_name = "localhost"
+    reason = None
+
+    def __init__(self, files, info):
+        from .transport.local_socket import status
+
+        self.files = files
+        self.id = files.id[:6]
+        self.name = info.get("name") or "Local-" + files.id[:6]
+        self.state = "Disconnected"
+        try:
+            answer = status(files)
+            self.availability = answer.get("availability", "Available")
+            self.jobs_running = sum(1 for j in answer.get("jobs", []) if not JobState(j["state"]).finished)
+        except UserInputError:
+            self.availability = "None"
+            self.jobs_running = 0
+
+    def snapshot(self):
+        return {"id": self.id, "name": self.name, "computer_name": "localhost", "transport": "Local",
+                "state": self.state, "availability": self.availability}
+
+
+def _find_detached(ref):
+    from .transport.local_socket import find_sessions
+
+    text = str(ref)
+    for files, info in find_sessions():
+        if text in (info.get("name"), files.id, files.id[:6], "Local-" + files.id[:6]):
+            return files, info
+    return None
+
+
+def disconnect_session(*refs):
+    """Leave sessions running without this kernel; their jobs show Disconnected here."""
+    if not refs:
+        raise UserInputError("disconnect_session needs at least one session")
+    targets = [sessions().resolve(r) for r in refs]
+    for session in targets:
+        session.disconnect()
+    return SessionList(targets)
+
+
+def connect_session(ref):
+    """Connect to a disconnected session (this kernel's, or a detached one found on this machine)."""
+    reg = sessions()
+    try:
+        session = reg.resolve(ref)
+    except UserInputError:
+        session = None
+    if session is not None:
+        return session.reconnect()
+    found = _find_detached(ref)
+    if found is None:
+        raise UserInputError("no session with id or name %r (here or detached on this machine)" % str(ref))
+    files, info = found
+    session, adopted = _open_detached(files, info.get("name") or "Local-" + files.id[:6])
+    for job in adopted:
+        api.registry().add(job)
+    return session
+
+
+def receive_session(ref, job_name=None):
+    """Connect to a session and return a job for each piece of work still there (one job: the job)."""
+    session = connect_session(ref)
+    jobs = [job for job in session.jobs()]
+    if job_name:
+        for index, job in enumerate(jobs):
+            job.name = job_name if len(jobs) == 1 else "%s-%d" % (job_name, index + 1)
+    return jobs[0] if len(jobs) == 1 else JobList(jobs)
 
 
 def remove_session(*refs):

@@ -11,8 +11,9 @@ import getpass
 import itertools
 import threading
 
+from .agent import wire
 from .agent.states import JobState, SessionState
-from .errors import JobmagicsError, UserInputError
+from .errors import AgentStartError, JobmagicsError, UserInputError
 from .hosts.agent import AgentLink
 from .hosts.session import SessionHost
 
@@ -24,7 +25,7 @@ class SessionNotFoundError(UserInputError, LookupError):
 class Session:
     """One persistent connection to an agent on ``computer_name``."""
 
-    def __init__(self, connection, session_id, name=None, transport="SSH"):
+    def __init__(self, connection, session_id, name=None, transport="SSH", files=None):
         self.id = session_id
         self.name = name or "Session%d" % session_id
         self.computer_name = connection.location
@@ -34,6 +35,7 @@ class Session:
         self.reason = None
         self.hello = None
         self._connection = connection
+        self.files = files  # a detached session's files (transport "Local")
         self._lock = threading.Lock()
         self.link = AgentLink(connection, on_end=self._on_link_end)
         self.host = SessionHost(self)
@@ -48,22 +50,75 @@ class Session:
             callback(self)
 
     def open(self):
-        """Connect, send the agent, check its handshake, and start reading (errors raise here)."""
+        """Connect, send the agent (or greet a detached one) and check its handshake (errors raise here).
+
+        Frames are read once :meth:`start_reading` is called.
+        """
         self._connection.open()
         try:
             self._connection.send_bootstrap()
-            self.hello = self.link.handshake()
+            greeting = self._connection.greeting("attach", self.link.applied) if self.files else None
+            self.hello = self.link.handshake(greeting)
             if not self.hello.get("has_dill"):
                 self.link.install_dill()
+        except AgentStartError as exc:
+            self._connection.kill()
+            if self.files is not None:  # a detached session refused us (busy, wrong token): say why
+                raise UserInputError("session %s: %s" % (self.name, exc)) from None
+            raise JobmagicsError("the agent did not start on %s: %s"
+                                 % (self.computer_name, self._connection.exit_reason(5.0))) from None
         except Exception:
             reason = self._connection.exit_reason(5.0)
             self._connection.kill()
             raise JobmagicsError("the agent did not start on %s: %s" % (self.computer_name, reason)) from None
+        with self._lock:
+            self.state = SessionState.Opened
+            self.availability = "Available"
+            self.reason = None
+        self._changed()
+        return self
+
+    def start_reading(self):
+        """Start applying the agent's frames (after any jobs it already runs were adopted)."""
         threading.Thread(target=self.link.serve, name="jobmagics-session-%s" % self.name, daemon=True).start()
+
+    def disconnect(self):
+        """Leave the session and its jobs running without this kernel (a detached session only)."""
+        if self.files is None:
+            raise UserInputError("session %s cannot be disconnected: only sessions made with --local can be, "
+                                 "for now" % self.name)
+        if self.state != SessionState.Opened:
+            raise UserInputError("session %s is %s" % (self.name, self.state))
+        with self._lock:
+            self.state = SessionState.Disconnected
+            self.availability = "None"
+        for job in self.jobs():
+            if not job.finished:
+                job._set_state_if_legal(JobState.Disconnected)
+        try:
+            self.link.writer.send(wire.DETACH, {})
+        except OSError:
+            pass
+        self._connection.kill()
+        self.link.ended.wait(15)
+        self._changed()
+
+    def reconnect(self):
+        """Attach again to a disconnected session: what its jobs did meanwhile comes in."""
+        from .transport.local_socket import LocalSocketTransport
+
+        if self.state != SessionState.Disconnected:
+            raise UserInputError("session %s is %s, not Disconnected" % (self.name, self.state))
+        self._connection = LocalSocketTransport(self.files)
+        self.link.reset(self._connection)
+        self.open()
+        self.start_reading()
         return self
 
     def _on_link_end(self, link):
         with self._lock:
+            if self.state == SessionState.Disconnected:
+                return  # left on purpose: its jobs go on there
             closing = self.state == SessionState.Closed
             if not closing:
                 self.state = SessionState.Broken
@@ -84,12 +139,26 @@ class Session:
 
     def close(self, timeout=15.0):
         """Stop the session's jobs and end its agent; the session is Closed."""
+        if self.state == SessionState.Disconnected:
+            try:
+                self.reconnect()  # the agent ends when asked by an attached kernel
+            except UserInputError:  # it already ended (idle timeout, killed): nothing left to close
+                with self._lock:
+                    self.state = SessionState.Closed
+                    self.availability = "None"
+                self._changed()
+                return
         with self._lock:
             if self.state == SessionState.Closed:
                 return
             self.state = SessionState.Closed
             self.availability = "None"
         self._changed()
+        if self.files is not None:
+            try:
+                self.link.writer.send(wire.CLOSE, {})  # a detached session ends only when told to
+            except OSError:
+                pass
         self._connection.close()  # EOF: the agent stops its jobs, ends its process group, exits
         self.link.ended.wait(timeout)
         self._connection.kill()
@@ -151,7 +220,10 @@ class SessionRegistry:
             self._sessions.pop(session.id, None)
 
     def shutdown(self):
+        """Close this kernel's sessions when it ends, except disconnected ones, which live on."""
         for session in self.sessions():
+            if session.state == SessionState.Disconnected:
+                continue
             try:
                 session.close(timeout=5.0)
             except Exception:

@@ -27,6 +27,8 @@ import time
 
 import psutil
 
+from proc_helpers import _ended, wait_ended  # noqa: F401  (wait_ended is part of this module's API)
+
 SSHD = "/usr/sbin/sshd"
 ADDRESSES = ("127.0.0.1", "127.0.0.2")
 ALIASES = ("one", "two")
@@ -121,37 +123,6 @@ class PublicKey:
 
     def __repr__(self):
         return "<PublicKey %s %s>" % (self.type, self.fingerprint)
-
-
-def _ended(proc):
-    """True when ``proc`` (a psutil.Process) has exited; a zombie counts (pid 1 may not reap)."""
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _as_processes(procs):
-    result = []
-    for proc in procs:
-        if isinstance(proc, int):
-            try:
-                proc = psutil.Process(proc)
-            except psutil.NoSuchProcess:
-                continue  # already gone
-        result.append(proc)
-    return result
-
-
-def wait_ended(procs, timeout):
-    """Wait (up to ``timeout``) until every one of ``procs`` (pids or psutil.Process) has exited;
-    returns the ones still running. Zombies count as ended: pid 1 of a container may not reap."""
-    deadline = time.monotonic() + timeout
-    alive = [p for p in _as_processes(procs) if not _ended(p)]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.02)
-        alive = [p for p in alive if not _ended(p)]
-    return alive
 
 
 def _sshd_version():

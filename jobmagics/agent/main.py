@@ -79,10 +79,14 @@ class FdCapture:
 
 
 class Agent:
-    def __init__(self, proto_in, proto_out):
+    """Hosts jobs for a kernel: the one at the other end of stdin/stdout, or (``durable``, a
+    detached session) whichever kernel is attached at the moment, keeping what it missed."""
+
+    def __init__(self, proto_in=None, proto_out=None, durable=False):
         self.reader = proto_in
-        self.writer = wire.FrameWriter(proto_out)
-        self.outbox = Outbox(self.writer)
+        self.writer = wire.FrameWriter(proto_out) if proto_out is not None else None
+        self.durable = durable
+        self.outbox = Outbox(self.writer, durable=durable)
         self.registry = JobRegistry()  # jobs kept here (results stay on this computer)
         self.forwarded = JobRegistry()  # the kernel's jobs: their records go to it as they come
         self.host = ThreadHost(sink_for=self._sink_for, before_finish=self._before_finish)
@@ -92,10 +96,16 @@ class Agent:
         self.exit_when_done = False
         self.entered_namespace = {"__name__": "__main__"}
         self.capture = None
+        self.on_exit = []  # called first when the agent ends (a detached session removes its files)
 
     def hello(self):
         return {"protocol": wire.PROTOCOL_VERSION, "pid": os.getpid(), "python": platform.python_version(),
-                "executable": sys.executable, "hostname": socket.gethostname(), "has_dill": _has_dill()}
+                "executable": sys.executable, "hostname": socket.gethostname(), "has_dill": _has_dill(),
+                "durable": self.durable, "jobs": [self._job_info(j) for j in self.forwarded.jobs()]}
+
+    def _job_info(self, job):
+        return {"key": self.kernel_ids[job.instance_id], "name": job.name, "command": job.command,
+                "job_type": job.job_type, "state": str(job.state), "reason": job.reason}
 
     def _sink_for(self, job):
         if job.instance_id not in self.kernel_ids:
@@ -124,8 +134,9 @@ class Agent:
             self.capture.drain()  # while the job still runs, so the output is still its own
 
     def _on_state(self, job, old, new):
-        self.outbox.state(self.kernel_ids[job.instance_id], new, job.reason)  # forwarded jobs only
-        if new.finished:
+        key = self.kernel_ids[job.instance_id]
+        self.outbox.state(key, new, job.reason)  # forwarded jobs only
+        if new.finished and (not self.durable or self.outbox.unacknowledged(key) == 0):
             self.forwarded.discard(job)  # its records went to the kernel: nothing is kept here
         if new.finished and self.exit_when_done:
             threading.Thread(target=self.finish, name="jobmagics-agent-exit", daemon=True).start()
@@ -147,17 +158,24 @@ class Agent:
                 threading.Thread(target=job.stop, daemon=True).start()
 
     def serve(self):
+        """The kernel on stdin/stdout: serve it until it closes; then the agent ends."""
         self.writer.send(wire.HELLO, self.hello())
+        ending = self.serve_frames(self.reader)
+        self.finish(kernel_gone=ending != wire.CLOSE)
+
+    def serve_frames(self, reader):
+        """Handle frames until the stream ends (None) or the kernel says CLOSE or DETACH (that kind)."""
         while True:
             try:
-                frame = wire.read_frame(self.reader)
+                frame = wire.read_frame(reader)
             except (EOFError, OSError, wire.ProtocolError):
                 frame = None
-            if frame is None or frame.kind == wire.CLOSE:
-                self.finish(kernel_gone=frame is None)
-                return
+            if frame is None or frame.kind in (wire.CLOSE, wire.DETACH):
+                return None if frame is None else frame.kind
             try:
-                if frame.kind == wire.INSTALL:
+                if frame.kind == wire.ACK:
+                    self.acknowledge(frame.job, frame.control["seq"])
+                elif frame.kind == wire.INSTALL:
                     install_sources(frame.control)
                 elif frame.kind == wire.START:
                     self.start(frame)
@@ -170,8 +188,29 @@ class Agent:
                 self.outbox.record(frame.job, "error", _error_record(exc))
                 self.outbox.state(frame.job, JobState.Failed, "the agent could not start the job: %s" % exc)
 
+    def acknowledge(self, key, seq):
+        """The kernel's user received ``key``'s records up to ``seq``: a finished job may now go."""
+        self.outbox.ack(key, seq)
+        for job in self.forwarded.jobs():
+            if self.kernel_ids.get(job.instance_id) == key and job.finished and self.outbox.unacknowledged(key) == 0:
+                self.forwarded.discard(job)
+
+    def attach(self, proto_out, applied):
+        """A kernel attached (a detached session): tell it the jobs, then send what it has not applied."""
+        self.writer = wire.FrameWriter(proto_out)
+        self.writer.send(wire.HELLO, self.hello())
+        self.outbox.attach(self.writer, applied)
+        for job in self.forwarded.jobs():
+            self.outbox.state(self.kernel_ids[job.instance_id], job.state, job.reason)
+
+    def detach(self):
+        self.outbox.detach()
+        self.writer = None
+
     def finish(self, kernel_gone=False):
         """Stop what still runs, send what is queued, end the process group, exit."""
+        for hook in self.on_exit:
+            hook()
         if kernel_gone:
             self.forwarded.shutdown()
             self.registry.shutdown()
@@ -232,6 +271,18 @@ def take_over_descriptors():
     return proto_in, proto_out
 
 
+def prepare(agent):
+    """Job output captured down to the file descriptors, and the in-job helpers installed."""
+    agent.capture = FdCapture(agent._fd_owner)
+    sys.stdin = open(os.devnull)
+    sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    context.install_routing()
+    rich.install_display_hook()
+    tqdm_hook.install()
+    shim.install()
+
+
 def main():
     signal.signal(signal.SIGTERM, _on_sigterm)  # handlers can only be set from the main thread
     if os.getpgrp() != os.getpid():
@@ -241,14 +292,7 @@ def main():
             pass
     proto_in, proto_out = take_over_descriptors()
     agent = Agent(proto_in, proto_out)
-    agent.capture = FdCapture(agent._fd_owner)
-    sys.stdin = open(os.devnull)
-    sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-    sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-    context.install_routing()
-    rich.install_display_hook()
-    tqdm_hook.install()
-    shim.install()
+    prepare(agent)
     agent.serve()
 
 

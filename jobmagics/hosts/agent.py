@@ -36,14 +36,20 @@ class AgentLink:
         self._next_id = itertools.count(1)
         self._calls = {}  # call id -> [event, reply frame]
         self.applied = {}  # link id -> the last agent sequence number applied to its job
+        self.pending_acks = {}  # link id -> sequence number received but not yet told to the agent
         self._call_ids = itertools.count(1)
         self.hello = None
         self.ended = threading.Event()
         self.bye = False
 
-    def handshake(self):
+    def handshake(self, greeting=None):
+        """Read the agent's HELLO (after sending ``greeting``, for an agent that waits to be greeted)."""
         self.writer = wire.FrameWriter(self.transport.writer)
+        if greeting is not None:
+            self.writer.send(wire.HELLO, dict(greeting, acked=self.pending_acks))
         frame = wire.read_frame(self.transport.reader)
+        if frame is not None and frame.kind == wire.ERROR:
+            raise AgentStartError((frame.control or {}).get("error", "the agent refused the connection"))
         if frame is None or frame.kind != wire.HELLO:
             raise AgentStartError("the job process ended before it answered: %s"
                                   % self.transport.exit_reason(5.0))
@@ -53,6 +59,31 @@ class AgentLink:
                                         % (hello.get("protocol"), wire.PROTOCOL_VERSION))
         self.hello = hello
         return hello
+
+    def reset(self, transport):
+        """Use a new connection to the same agent (a reconnection); jobs and sequence numbers carry on."""
+        self.transport = transport
+        self.ended = threading.Event()
+        self.bye = False
+
+    def adopt(self, key, job):
+        """Take on a job the agent already runs (another kernel started it): records for ``key`` go to ``job``."""
+        self.jobs[key] = job
+        self._link_ids[job.instance_id] = key
+        self._next_id = itertools.count(max([key] + list(self.jobs)) + 1)
+
+    def acknowledge(self, job, seq):
+        """Tell the agent the user received ``job``'s records up to ``seq`` (later, if not connected)."""
+        key = self._link_ids.get(job.instance_id)
+        if key is None:
+            return
+        self.pending_acks[key] = max(seq, self.pending_acks.get(key, 0))
+        if not self.ended.is_set() and self.writer is not None:
+            try:
+                self.writer.send(wire.ACK, {"seq": seq}, job=key)
+                self.pending_acks.pop(key, None)
+            except OSError:
+                pass
 
     def install_dill(self):
         """Send dill's source to an agent whose Python lacks it (notebook functions need it)."""
@@ -96,10 +127,11 @@ class AgentLink:
 
     def serve(self):
         """Apply frames until the agent says goodbye or the stream ends."""
+        transport, ended = self.transport, self.ended  # a reconnection replaces both: this loop keeps its own
         try:
             while True:
                 try:
-                    frame = wire.read_frame(self.transport.reader)
+                    frame = wire.read_frame(transport.reader)
                 except (EOFError, OSError, ValueError, wire.ProtocolError):
                     frame = None
                 if frame is None:
@@ -121,9 +153,9 @@ class AgentLink:
                 elif frame.kind == wire.STATE:
                     job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
-            if self.on_end is not None:
+            if self.on_end is not None and self.transport is transport:
                 self.on_end(self)  # before `ended` is set: who waits on it sees the consequences
-            self.ended.set()
+            ended.set()
             for event, _reply in list(self._calls.values()):
                 event.set()  # callers see the link ended
 

@@ -22,12 +22,22 @@ class SessionHost:
                                                           ": %s" % self.session.reason if self.session.reason else ""))
         job._host = self
         job.location = self.session.computer_name
+        self.watch(job)
         self.session.link.start(job, dict(request, job_type=self.job_type), buffers)
         return job
+
+    def watch(self, job):
+        """A session that keeps output until it is received learns of each receive."""
+        job._host = self
+        if (self.session.hello or {}).get("durable"):
+            job.add_drain_callback(lambda job, seq: self.session.link.acknowledge(job, seq))
 
     def stop(self, job):
         if job.finished:
             return
+        if self.session.state == "Disconnected":
+            raise UserInputError("job %s runs in the disconnected session %s: connect to it first"
+                                 % (job.name, self.session.name))
         job._begin_stop()
         if not self.session.link.ended.is_set():
             self.session.link.stop(job)

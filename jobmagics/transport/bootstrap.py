@@ -81,14 +81,14 @@ def dill_sources():
 
 
 @functools.lru_cache(maxsize=None)
-def agent_bundle() -> bytes:
-    """The agent's modules as the length-prefixed bundle the bootstrap reads."""
+def agent_bundle(entry="main") -> bytes:
+    """The agent's modules as the length-prefixed bundle the bootstrap reads; ``entry`` is run."""
     root = pathlib.Path(__file__).resolve().parent.parent / "agent"
     modules = {}
     for path in sorted(root.glob("*.py")):
         name = AGENT_PACKAGE if path.stem == "__init__" else "%s.%s" % (AGENT_PACKAGE, path.stem)
         modules[name] = path.read_text(encoding="utf-8")
-    bundle = {"modules": modules, "packages": [AGENT_PACKAGE], "entry": AGENT_PACKAGE + ".main"}
+    bundle = {"modules": modules, "packages": [AGENT_PACKAGE], "entry": AGENT_PACKAGE + "." + entry}
     blob = zlib.compress(json.dumps(bundle).encode("utf-8"), 6)
     return b"%d\n" % len(blob) + blob
 

@@ -5,6 +5,7 @@ def test_public_names_are_pinned():
     assert sorted(jobmagics.__all__) == sorted([
         "start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
         "new_session", "get_session", "remove_session", "invoke", "Session",
+        "disconnect_session", "connect_session", "receive_session",
         "emit", "progress", "stop_requested", "Job", "JobState", "JobRegistry", "JobError",
         "JobmagicsError", "load_ipython_extension", "unload_ipython_extension",
     ])

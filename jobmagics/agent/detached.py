@@ -1,0 +1,159 @@
+"""A detached session: an agent that belongs to no kernel, reached over a private Unix socket.
+
+Started by a kernel with the usual bootstrap, it reads one line of settings,
+leaves the kernel's process tree (fork, new session, fork) so that the
+kernel's end does not end it, listens on ``<dir>/<id>.sock`` (the directory
+0700, the socket 0600, no TCP anywhere) and tells the starting process it is
+ready. A connection must first prove it knows the session's token. One
+kernel is attached at a time (another sees ``Busy``); a status query is
+answered to anyone with the token. When no kernel has been attached for the
+idle timeout, the session stops its jobs and ends.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from . import wire
+from .main import Agent, _on_sigterm, prepare
+
+
+class DetachedSession:
+    def __init__(self, settings):
+        self.settings = settings
+        self.dir = settings["dir"]
+        self.id = settings["id"]
+        self.socket_path = os.path.join(self.dir, self.id + ".sock")
+        self.info_path = os.path.join(self.dir, self.id + ".json")
+        self.token = settings["token"]
+        self.idle_timeout = float(settings.get("idle_timeout") or 7200)
+        self.agent = Agent(durable=True)
+        self.agent.on_exit.append(self.remove_files)
+        self._lock = threading.Lock()
+        self._attached = False
+        self._idle_since = time.monotonic()
+        self._idle = threading.Condition(self._lock)
+
+    # ----- files -------------------------------------------------------------------------
+    def listen(self):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the socket is created 0600: only this user may connect
+        try:
+            listener.bind(self.socket_path)
+        finally:
+            os.umask(old)
+        listener.listen(8)
+        info = {"id": self.id, "name": self.settings["name"], "pid": os.getpid(), "created": time.time(),
+                "idle_timeout": self.idle_timeout, "python": sys.executable}
+        fd = os.open(self.info_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh)
+        return listener
+
+    def remove_files(self):
+        for path in (self.socket_path, self.info_path, os.path.join(self.dir, self.id + ".token")):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    # ----- connections -------------------------------------------------------------------
+    def serve(self, listener):
+        threading.Thread(target=self._watch_idle, name="jobmagics-idle", daemon=True).start()
+        while True:
+            connection, _ = listener.accept()
+            threading.Thread(target=self._connection, args=(connection,), daemon=True,
+                             name="jobmagics-connection").start()
+
+    def _connection(self, connection):
+        reader = connection.makefile("rb")
+        writer = connection.makefile("wb", buffering=0)
+        try:
+            greeting = wire.read_frame(reader)
+        except (EOFError, OSError, wire.ProtocolError):
+            greeting = None
+        request = (greeting.control or {}) if greeting is not None and greeting.kind == wire.HELLO else {}
+        if not hmac.compare_digest(str(request.get("token", "")).encode(), self.token.encode()):
+            self._refuse(writer, "wrong token: this session belongs to someone else", connection)
+            return
+        if request.get("intent") == "status":
+            wire.FrameWriter(writer).send(wire.HELLO, dict(self.agent.hello(), availability=self.availability()))
+            connection.close()
+            return
+        with self._lock:
+            busy, self._attached = self._attached, True
+        if busy:
+            self._refuse(writer, "Busy: another kernel is connected to this session", connection)
+            return
+        ending = None
+        try:
+            for key, seq in (request.get("acked") or {}).items():
+                self.agent.acknowledge(int(key), seq)  # received while it was away
+            self.agent.attach(writer, {int(k): v for k, v in (request.get("applied") or {}).items()})
+            ending = self.agent.serve_frames(reader)
+        finally:
+            self.agent.detach()
+            with self._lock:
+                self._attached = False
+                self._idle_since = time.monotonic()
+                self._idle.notify_all()
+            try:
+                connection.shutdown(socket.SHUT_RDWR)  # the kernel's reader sees the end now
+            except OSError:
+                pass
+            connection.close()
+        if ending == wire.CLOSE:
+            self.agent.finish(kernel_gone=True)  # asked to end: stop the jobs, nobody waits for more
+
+    def _refuse(self, writer, message, connection):
+        try:
+            wire.FrameWriter(writer).send(wire.ERROR, {"error": message})
+        except OSError:
+            pass
+        connection.close()
+
+    def availability(self):
+        return "Busy" if self._attached else "Available"
+
+    def _watch_idle(self):
+        with self._lock:
+            while True:
+                left = self._idle_since + self.idle_timeout - time.monotonic()
+                if not self._attached and left <= 0:
+                    break
+                self._idle.wait(left if not self._attached else None)
+        self.agent.finish(kernel_gone=True)  # abandoned: stop the jobs and end
+
+
+def main():
+    settings = json.loads(sys.stdin.buffer.readline())
+    ready_read, ready_write = os.pipe()
+    if os.fork() > 0:  # the process the kernel started: pass on the daemon's word, then end
+        os.close(ready_write)
+        sys.stdout.write(os.read(ready_read, 4096).decode() or "FAILED\n")
+        sys.stdout.flush()
+        os._exit(0)
+    os.close(ready_read)
+    os.setsid()  # a session of its own: the kernel's end, its signals and its terminal are not ours
+    if os.fork() > 0:
+        os._exit(0)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    session = DetachedSession(settings)
+    try:
+        listener = session.listen()
+    except OSError as exc:
+        os.write(ready_write, ("FAILED %s\n" % exc).encode())
+        os._exit(1)
+    prepare(session.agent)
+    os.write(ready_write, b"READY %d\n" % os.getpid())
+    os.close(ready_write)
+    session.serve(listener)
