@@ -226,16 +226,19 @@ class JobMagics(Magics):
     @magic_arguments()
     @argument("sessions", nargs="*", metavar="S", help="session id or name")
     @argument("--local", action="store_true", help="also the detached sessions of this user on this machine")
+    @argument("--computer", "-c", nargs="+", metavar="HOST",
+              help="also this user's sessions on these computers that no kernel here is connected to")
     @line_magic
     def get_session(self, line):
         """List sessions (Get-PSSession): Id Name Transport ComputerName State Availability.
 
-        With --local, detached sessions this kernel is not connected to show too,
-        as Disconnected, Available or Busy (another kernel is connected).
+        With --local (this machine) or --computer HOST, sessions this kernel is not
+        connected to show too, as Disconnected, Available or Busy (another kernel
+        is connected); %receive_session or %connect_session takes one back.
         """
         args = parse_argstring(self.get_session, line)
         with user_errors():
-            return remote.get_session(*args.sessions, local=args.local)
+            return remote.get_session(*args.sessions, local=args.local, computer=comma_list(args.computer))
 
     @no_var_expand
     @magic_arguments()

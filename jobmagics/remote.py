@@ -34,13 +34,21 @@ def _as_list(value):
     return [value] if isinstance(value, (str, Session)) else list(value)
 
 
-def _open(computer, name=None, user=None, port=None, identity=None, python=None, accept_new_host_key=False):
-    from .transport.ssh import SSHTransport  # paramiko is imported when a session is opened, not before
+def _ssh_options(user=None, port=None, identity=None, python=None, accept_new_host_key=False):
+    return dict(user=user, port=port, identity=identity, python=python or "python3",
+                accept_new_host_key=accept_new_host_key, password_prompt=password_prompt)
+
+
+def _open(computer, name=None, idle_timeout=None, **options):
+    """A session on ``computer``: a detached agent there, reached through a relay over SSH."""
+    from .transport.ssh import SSHRelayTransport  # paramiko is imported when a session is opened
 
     reg = sessions()
-    connection = SSHTransport(computer, user=user, port=port, identity=identity, python=python or "python3",
-                              accept_new_host_key=accept_new_host_key, password_prompt=password_prompt)
-    session = Session(connection, reg.next_id(), name=name, transport="SSH").open()
+    connection = SSHRelayTransport(computer, **_ssh_options(**options))
+    session_id = reg.next_id()
+    files = connection.start_session(name or "", idle_timeout or DEFAULT_IDLE_TIMEOUT)
+    session = Session(connection, session_id, name=name, transport="SSH", files=files)
+    session.open()
     session.start_reading()
     return session
 
@@ -48,12 +56,10 @@ def _open(computer, name=None, user=None, port=None, identity=None, python=None,
 DEFAULT_IDLE_TIMEOUT = 2 * 3600
 
 
-def _open_detached(files, name):
-    """Attach to a detached session: a Session of this kernel, and the jobs already running there."""
-    from .transport.local_socket import LocalSocketTransport
-
+def _attach(connection, name, transport):
+    """Attach to a session that runs already: a Session of this kernel, and the jobs running there."""
     reg = sessions()
-    session = Session(LocalSocketTransport(files), reg.next_id(), name=name, transport="Local", files=files)
+    session = Session(connection, reg.next_id(), name=name, transport=transport, files=connection.files)
     session.open()
     adopted = []
     for info in session.hello.get("jobs", []):
@@ -72,8 +78,10 @@ def _open_detached(files, name):
 def _new_local_session(name=None, python=None, idle_timeout=None):
     from .transport.local_socket import start_detached
 
+    from .transport.local_socket import LocalSocketTransport
+
     files = start_detached(name or "", idle_timeout or DEFAULT_IDLE_TIMEOUT, python=python)
-    session, _ = _open_detached(files, name or "Local-" + files.id[:6])
+    session, _ = _attach(LocalSocketTransport(files), name or "Local-" + files.id[:6], "Local")
     return session
 
 
@@ -96,7 +104,8 @@ def new_session(computer=None, local=False, name=None, user=None, port=None, ide
         raise UserInputError("new_session needs --computer HOST (one or more), or --local")
     names = [name] if len(computers) == 1 else [("%s-%d" % (name, i) if name else None)
                                                 for i in range(1, len(computers) + 1)]
-    options = dict(user=user, port=port, identity=identity, python=python, accept_new_host_key=accept_new_host_key)
+    options = dict(user=user, port=port, identity=identity, python=python, accept_new_host_key=accept_new_host_key,
+                   idle_timeout=idle_timeout)
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(computers), DEFAULT_THROTTLE)) as pool:
         futures = [pool.submit(_open, c, n, **options) for c, n in zip(computers, names)]
         concurrent.futures.wait(futures)
@@ -112,16 +121,52 @@ def new_session(computer=None, local=False, name=None, user=None, port=None, ide
     return opened[0] if len(opened) == 1 else SessionList(opened)
 
 
-def get_session(*refs, local=False):
-    """The sessions named (default: all of this kernel's); ``local`` adds this user's detached ones."""
+_discovered = {}  # name -> (computer, files, ssh options) of sessions found by get_session(computer=...)
+
+
+def get_session(*refs, local=False, computer=None, **ssh_options):
+    """The sessions named (default: all of this kernel's).
+
+    ``local`` adds this user's detached sessions on this machine; ``computer``
+    adds this user's sessions on that computer that no kernel here is
+    connected to. Those show as Disconnected, Available or Busy.
+    """
     reg = sessions()
     found = [reg.resolve(r) for r in refs] if refs else reg.sessions()
+    mine = {s.files.id for s in reg.sessions() if s.files is not None}
     if local:
         from .transport.local_socket import find_sessions
 
-        mine = {s.files.id for s in reg.sessions() if s.files is not None}
         found += [DetachedSessionInfo(files, info) for files, info in find_sessions() if files.id not in mine]
+    for host in _as_list(computer):
+        from .transport.ssh import RemoteFiles, list_sessions
+
+        for info in list_sessions(host, **_ssh_options(**ssh_options)):
+            if info["id"] in mine:
+                continue
+            files = RemoteFiles(info["dir"], info["id"], info["token"])
+            name = info.get("name") or "Session-" + info["id"][:6]
+            _discovered[name] = (host, files, ssh_options)
+            found.append(RemoteSessionInfo(host, name, info))
     return SessionList(found)
+
+
+class RemoteSessionInfo:
+    """A session on another computer that this kernel is not connected to (from get_session(computer=...))."""
+
+    transport = "SSH"
+    reason = None
+    state = "Disconnected"
+
+    def __init__(self, computer, name, info):
+        self.computer_name = computer
+        self.name = name
+        self.id = info["id"][:6]
+        self.availability = info.get("availability", "None")
+
+    def snapshot(self):
+        return {"id": self.id, "name": self.name, "computer_name": self.computer_name, "transport": "SSH",
+                "state": self.state, "availability": self.availability}
 
 
 class DetachedSessionInfo:
@@ -180,11 +225,20 @@ def connect_session(ref):
         session = None
     if session is not None:
         return session.reconnect()
-    found = _find_detached(ref)
-    if found is None:
-        raise UserInputError("no session with id or name %r (here or detached on this machine)" % str(ref))
-    files, info = found
-    session, adopted = _open_detached(files, info.get("name") or "Local-" + files.id[:6])
+    if str(ref) in _discovered:
+        from .transport.ssh import SSHRelayTransport
+
+        host, files, options = _discovered.pop(str(ref))
+        session, adopted = _attach(SSHRelayTransport(host, files=files, **_ssh_options(**options)), str(ref), "SSH")
+    else:
+        found = _find_detached(ref)
+        if found is None:
+            raise UserInputError("no session with id or name %r (here, detached on this machine, or found "
+                                 "with get_session --computer)" % str(ref))
+        from .transport.local_socket import LocalSocketTransport
+
+        files, info = found
+        session, adopted = _attach(LocalSocketTransport(files), info.get("name") or "Local-" + files.id[:6], "Local")
     for job in adopted:
         api.registry().add(job)
     return session

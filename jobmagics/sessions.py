@@ -83,10 +83,9 @@ class Session:
         threading.Thread(target=self.link.serve, name="jobmagics-session-%s" % self.name, daemon=True).start()
 
     def disconnect(self):
-        """Leave the session and its jobs running without this kernel (a detached session only)."""
+        """Leave the session and its jobs running without this kernel."""
         if self.files is None:
-            raise UserInputError("session %s cannot be disconnected: only sessions made with --local can be, "
-                                 "for now" % self.name)
+            raise UserInputError("session %s cannot be disconnected" % self.name)
         if self.state != SessionState.Opened:
             raise UserInputError("session %s is %s" % (self.name, self.state))
         with self._lock:
@@ -104,12 +103,11 @@ class Session:
         self._changed()
 
     def reconnect(self):
-        """Attach again to a disconnected session: what its jobs did meanwhile comes in."""
-        from .transport.local_socket import LocalSocketTransport
-
-        if self.state != SessionState.Disconnected:
-            raise UserInputError("session %s is %s, not Disconnected" % (self.name, self.state))
-        self._connection = LocalSocketTransport(self.files)
+        """Attach again to a disconnected (or broken) session: what its jobs did meanwhile comes in."""
+        if self.state not in (SessionState.Disconnected, SessionState.Broken) or self.files is None:
+            raise UserInputError("session %s is %s: nothing to connect again" % (self.name, self.state))
+        self._connection.kill()
+        self._connection = self._connection.renewed()
         self.link.reset(self._connection)
         self.open()
         self.start_reading()
@@ -124,8 +122,16 @@ class Session:
                 self.state = SessionState.Broken
                 self.availability = "None"
                 self.reason = "the connection to %s was lost" % self.computer_name
+                if self.files is not None:
+                    self.reason += "; its jobs go on there: %%connect_session %s resumes" % self.name
         if not closing:
             self._changed()
+        if self.files is not None and not closing:
+            # The session outlives its connection: the jobs are Disconnected, not Failed.
+            for job in list(link.jobs.values()):
+                if not job.finished:
+                    job._set_state_if_legal(JobState.Disconnected, self.reason)
+            return
         for job in list(link.jobs.values()):
             if not job.finished:
                 if job.state == JobState.Stopping or closing:
@@ -139,10 +145,10 @@ class Session:
 
     def close(self, timeout=15.0):
         """Stop the session's jobs and end its agent; the session is Closed."""
-        if self.state == SessionState.Disconnected:
+        if self.state in (SessionState.Disconnected, SessionState.Broken) and self.files is not None:
             try:
                 self.reconnect()  # the agent ends when asked by an attached kernel
-            except UserInputError:  # it already ended (idle timeout, killed): nothing left to close
+            except JobmagicsError:  # it already ended (idle timeout, killed) or cannot be reached now
                 with self._lock:
                     self.state = SessionState.Closed
                     self.availability = "None"
@@ -220,9 +226,13 @@ class SessionRegistry:
             self._sessions.pop(session.id, None)
 
     def shutdown(self):
-        """Close this kernel's sessions when it ends, except disconnected ones, which live on."""
+        """Close this kernel's sessions when it ends, except disconnected ones, which live on.
+
+        A session whose connection broke counts as disconnected: its jobs go on there.
+        """
         for session in self.sessions():
-            if session.state == SessionState.Disconnected:
+            if session.state == SessionState.Disconnected or (
+                    session.state == SessionState.Broken and session.files is not None):
                 continue
             try:
                 session.close(timeout=5.0)

@@ -24,10 +24,31 @@ from . import wire
 from .main import Agent, _on_sigterm, prepare
 
 
+def default_dir():
+    """This user's private directory for detached sessions (created 0700; refused if not private)."""
+    import stat
+    import tempfile
+
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    path = os.path.join(base, "jobmagics") if base and os.path.isdir(base) else \
+        os.path.join(tempfile.gettempdir(), "jobmagics-%d" % os.getuid())
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError("%s is not a private directory of this user" % path)
+    return path
+
+
+def write_private(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 class DetachedSession:
     def __init__(self, settings):
         self.settings = settings
-        self.dir = settings["dir"]
+        self.dir = settings.get("dir") or default_dir()
         self.id = settings["id"]
         self.socket_path = os.path.join(self.dir, self.id + ".sock")
         self.info_path = os.path.join(self.dir, self.id + ".json")
@@ -51,9 +72,10 @@ class DetachedSession:
         listener.listen(8)
         info = {"id": self.id, "name": self.settings["name"], "pid": os.getpid(), "created": time.time(),
                 "idle_timeout": self.idle_timeout, "python": sys.executable}
-        fd = os.open(self.info_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh)
+        write_private(self.info_path, json.dumps(info))
+        token_path = os.path.join(self.dir, self.id + ".token")
+        if not os.path.exists(token_path):  # a kernel on another computer sent it: keep it for reconnecting
+            write_private(token_path, self.token)
         return listener
 
     def remove_files(self):
@@ -147,13 +169,13 @@ def main():
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    session = DetachedSession(settings)
     try:
+        session = DetachedSession(settings)
         listener = session.listen()
     except OSError as exc:
         os.write(ready_write, ("FAILED %s\n" % exc).encode())
         os._exit(1)
     prepare(session.agent)
-    os.write(ready_write, b"READY %d\n" % os.getpid())
+    os.write(ready_write, ("READY %d %s\n" % (os.getpid(), session.dir)).encode())
     os.close(ready_write)
     session.serve(listener)

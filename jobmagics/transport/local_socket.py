@@ -12,10 +12,8 @@ import json
 import os
 import secrets
 import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import uuid
 
 from ..agent import wire
@@ -28,14 +26,12 @@ START_TIMEOUT = 30.0
 
 def runtime_dir():
     """The private directory of this user's detached sessions (created 0700; refused if not private)."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    path = os.path.join(base, "jobmagics") if base and os.path.isdir(base) else \
-        os.path.join(tempfile.gettempdir(), "jobmagics-%d" % os.getuid())
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    info = os.lstat(path)
-    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise UserInputError("%s is not a private directory of this user: refusing to use it" % path)
-    return path
+    from ..agent.detached import default_dir
+
+    try:
+        return default_dir()
+    except OSError as exc:
+        raise UserInputError("%s: refusing to use it" % exc) from None
 
 
 class SessionFiles:
@@ -137,6 +133,10 @@ class LocalSocketTransport(Transport):
 
     def send_bootstrap(self):
         pass  # the agent is already running there
+
+    def renewed(self):
+        """A new, unopened connection to the same session (after a disconnection)."""
+        return LocalSocketTransport(self.files)
 
     def close(self):
         if self.sock is not None:

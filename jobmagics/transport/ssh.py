@@ -221,14 +221,19 @@ class SSHTransport(Transport):
 
     def open(self):
         self.client = connect(self.config, self.accept_new_host_key, self.password_prompt)
+        self.channel = self.run_python()
+        self.reader = _ChannelReader(self.channel)
+        self.writer = _ChannelWriter(self.channel)
+
+    def run_python(self):
+        """A new exec channel running the remote ``python`` with the bootstrap, waiting for its bundle."""
         try:
-            self.channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
-            self.channel.exec_command(" ".join(shlex.quote(a) for a in agent_command(shlex.split(self.python))))
+            channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            channel.exec_command(" ".join(shlex.quote(a) for a in agent_command(shlex.split(self.python))))
         except (paramiko.SSHException, OSError) as exc:
             self.client.close()
             raise SSHError("cannot start a program on %s: %s" % (self.config.label, exc)) from None
-        self.reader = _ChannelReader(self.channel)
-        self.writer = _ChannelWriter(self.channel)
+        return channel
 
     def send_bootstrap(self):
         self.writer.write(agent_bundle())
@@ -271,3 +276,102 @@ class SSHTransport(Transport):
                 self.config.label, self.python)
         reason = "the agent on %s exited with code %d" % (self.config.label, code)
         return reason + (": " + text[-1] if text else "")
+
+
+class RemoteFiles:
+    """Where a detached session lives on another computer, and the token that opens it."""
+
+    def __init__(self, directory, session_id, token):
+        self.dir = directory
+        self.id = session_id
+        self._token = token
+
+    @property
+    def socket(self):
+        return "%s/%s.sock" % (self.dir, self.id)
+
+    def token(self):
+        return self._token
+
+
+class SSHRelayTransport(SSHTransport):
+    """A detached session on another computer, reached through a relay to its socket.
+
+    The session runs apart from the SSH connection; when the connection drops,
+    only the relay ends, and a new connection (from this kernel or another)
+    carries on where the old one stopped.
+    """
+
+    def __init__(self, host, files=None, **options):
+        super().__init__(host, **options)
+        self.files = files
+        self.options = options
+
+    def start_session(self, name, idle_timeout):
+        """Start a detached session there (over this connection); its files."""
+        import json
+        import secrets
+        import uuid
+
+        self.client = connect(self.config, self.accept_new_host_key, self.password_prompt)
+        token, sid = secrets.token_hex(32), uuid.uuid4().hex[:16]
+        settings = {"dir": None, "id": sid, "name": name, "token": token, "idle_timeout": idle_timeout}
+        channel = self.run_python()
+        channel.sendall(agent_bundle("detached") + (json.dumps(settings) + "\n").encode())
+        channel.shutdown_write()
+        answer = _read_all(channel)
+        if not answer.startswith(b"READY"):
+            self.channel = channel
+            close_client(self.client)
+            raise SSHError("the session did not start on %s: %s" % (self.config.label, self.exit_reason(5.0)))
+        directory = answer.decode().split(None, 2)[2].strip()
+        self.files = RemoteFiles(directory, sid, token)
+        return self.files
+
+    def open(self):
+        import json
+
+        if self.client is None or not self.client.get_transport() or not self.client.get_transport().is_active():
+            self.client = connect(self.config, self.accept_new_host_key, self.password_prompt)
+        self.channel = self.run_python()
+        self.channel.sendall(agent_bundle("relay") + (json.dumps({"socket": self.files.socket}) + "\n").encode())
+        self.reader = _ChannelReader(self.channel)
+        self.writer = _ChannelWriter(self.channel)
+
+    def greeting(self, intent, applied=None):
+        return {"token": self.files.token(), "intent": intent, "applied": applied or {}}
+
+    def send_bootstrap(self):
+        pass  # the session runs there already
+
+    def renewed(self):
+        """A new, unopened connection to the same session (after a disconnection)."""
+        return SSHRelayTransport(self.location, files=self.files, **self.options)
+
+
+def _read_all(channel):
+    chunks = []
+    while True:
+        data = channel.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def list_sessions(host, **options):
+    """This user's detached sessions on ``host``: dicts with id, name, pid, availability, jobs, token."""
+    import json
+
+    transport = SSHTransport(host, **options)
+    transport.client = connect(transport.config, transport.accept_new_host_key, transport.password_prompt)
+    try:
+        channel = transport.run_python()
+        channel.sendall(agent_bundle("listing"))
+        channel.shutdown_write()
+        text = _read_all(channel).decode("utf-8", "replace").strip().splitlines()
+    finally:
+        close_client(transport.client)
+    try:
+        return json.loads(text[-1]) if text else []
+    except ValueError:
+        raise SSHError("cannot list the sessions on %s" % transport.config.label) from None

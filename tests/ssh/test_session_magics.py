@@ -117,3 +117,31 @@ def test_a_session_shows_as_a_live_widget_that_follows_its_state(kernel, sshd_se
     sshd_server.kill_connections("two")
     mirror.wait_for(lambda m: ">Broken</span>" in m.models[view]["value"])
     assert "connection to two was lost" in mirror.models[view]["value"]
+
+
+def test_a_cut_link_then_a_kernel_restart_loses_nothing(kernel, sshd_server, tmp_path):
+    flag = str(tmp_path / "go")
+    assert kernel.run('%new_session --computer two --name survivor --python "/usr/bin/python3 -S"').ok
+    kernel.run("flag = %r" % flag)
+    work = ("%%invoke --session survivor --as-job --job-name long\nimport os, time\nfor i in range(30):\n"
+            "    if i == 10:\n        while not os.path.exists(flag):\n            time.sleep(0.02)\n"
+            "    print('line', i, flush=True)\n'the end'")
+    assert kernel.run(work).ok
+    first = kernel.run("l = %get_job long\nl = l[0]\nwhile l.child_jobs[0].stdout.count(chr(10)) < 10:\n"
+                       "    l.wait_for_activity(l.activity, 30)\n_ = %receive_job long")
+    seen = [int(x.split()[1]) for x in first.stdout.splitlines()]
+    sshd_server.kill_connections("two")
+    assert kernel.run("while str(l.child_jobs[0].state) != 'Disconnected':\n"
+                      "    l.wait_for_activity(l.activity, 30)").ok
+    kernel.manager.restart_kernel()
+    kernel.client.wait_for_ready(timeout=60)
+    assert kernel.run("%load_ext jobmagics").ok
+    listed = kernel.run("%get_session --computer two")
+    assert "survivor" in listed.text and "Disconnected" in listed.text
+    open(flag, "w").close()
+    back = kernel.run("j = %receive_session survivor\n%wait_job $j\n_ = None")
+    assert back.ok, back.stderr
+    rest = kernel.run("%receive_job $j")
+    assert rest.text == "'the end'"
+    assert seen + [int(x.split()[1]) for x in rest.stdout.splitlines()] == list(range(30))
+    assert kernel.run("%remove_session survivor").ok

@@ -136,17 +136,28 @@ def test_a_missing_remote_python_is_named(ssh_home):
         remote.new_session("one", python="/nonexistent/python3")
 
 
-def test_a_broken_connection_is_reported_not_a_hang(ssh_home, sshd_server):
+def test_a_cut_link_leaves_the_job_disconnected_and_reconnecting_loses_nothing(ssh_home, sshd_server, tmp_path):
+    flag = str(tmp_path / "go")
     session = remote.new_session("two", python=BARE)
-    job = remote.invoke("import time\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.05)",
-                        session=session, as_job=True, namespace={})
+    code = ("import os, time\nfor i in range(40):\n    if i == 20:\n        while not os.path.exists(flag):\n"
+            "            time.sleep(0.02)\n    print('line', i, flush=True)\n'finished'")
+    job = remote.invoke(code, session=session, as_job=True, namespace={"flag": flag})
     child = job.child_jobs[0]
-    while "started" not in child.stdout:
+    while child.stdout.count("\n") < 20:
         child.wait_for_activity(child.activity, timeout=30)
-    sshd_server.kill_connections("two")
-    assert job.wait(60)
-    assert session.state == SessionState.Broken
-    assert child.state == JobState.Failed and "connection to two was lost" in child.reason
+    first = [line for line in child.stdout.splitlines()]
+    jobmagics.receive_job(job)  # taken here: must not come again
+    sshd_server.kill_connections("two")  # the network goes away mid-job
+    while child.state != JobState.Disconnected:
+        child.wait_for_activity(child.activity, timeout=30)
+    assert session.state == SessionState.Broken and "%connect_session" in session.reason
+    open(flag, "w").close()  # the job goes on over there, with nobody connected
+    remote.connect_session(session)
+    assert session.state == SessionState.Opened
+    assert job.wait(60) and child.state == JobState.Completed
+    rest = child.stdout.splitlines()
+    assert first + rest == ["line %d" % i for i in range(40)]  # every line exactly once
+    assert child.output == ["finished"]
     remote.remove_session(session)
     job.remove()
 
