@@ -5,6 +5,16 @@ import threading
 import time
 
 from . import serialize, wire
+from .records import approximate_size
+from .spool import Spool
+
+
+def _item_seq(item):
+    return item[5]
+
+
+def _item_size(item):
+    return approximate_size(item[3]) + 64
 
 
 class Outbox:
@@ -21,13 +31,14 @@ class Outbox:
     applied yet: after any disconnection nothing is lost and nothing doubled.
     """
 
-    def __init__(self, writer=None, durable=False):
+    def __init__(self, writer=None, durable=False, spool_limit=8 * 1024 * 1024):
         self._writer = writer
         self.durable = durable
+        self.spool_limit = spool_limit  # memory for unacknowledged records per job; the rest goes to disk
         self._cond = threading.Condition()
         self._items = []
         self._seqs = {}  # job id -> last sequence number given
-        self._unacked = {}  # job id -> records sent but not acknowledged (durable only)
+        self._unacked = {}  # job id -> Spool of records sent but not acknowledged (durable only)
         self._closed = False
         self._idle = threading.Event()
         self._idle.set()
@@ -44,11 +55,16 @@ class Outbox:
         applied = applied or {}
         with self._cond:
             again = []
-            for job_id, items in self._unacked.items():
+            for job_id, spool in self._unacked.items():
+                # What goes again rejoins the unacknowledged when it is sent: keep only the rest here.
+                items = spool.items_after(0)
                 done = applied.get(job_id, 0)
                 again += [item for item in items if item[5] > done]
-                # What goes again rejoins the unacknowledged when it is sent.
-                self._unacked[job_id] = [item for item in items if item[5] <= done]
+                fresh = self._new_spool()
+                for item in items:
+                    if item[5] <= done:
+                        fresh.append(item)
+                self._unacked[job_id] = fresh
             self._writer = writer
             self._items = again + self._items
             if self._items:
@@ -59,19 +75,23 @@ class Outbox:
         """No kernel to send to: records wait (durable) until the next attach."""
         with self._cond:
             self._writer = None
+            if self.durable:  # what was queued for the kernel that left waits in the spool
+                self._keep_unacked_locked(self._items)
+                self._items = [item for item in self._items if item[0] == "reply"]
 
     def ack(self, job_id, seq):
         """The kernel's user received everything of ``job_id`` up to ``seq``: forget it."""
         with self._cond:
-            kept = [item for item in self._unacked.get(job_id, []) if item[5] > seq]
-            if kept:
-                self._unacked[job_id] = kept
-            else:
-                self._unacked.pop(job_id, None)
+            spool = self._unacked.get(job_id)
+            if spool is not None:
+                spool.drop_through(seq)
+                if not len(spool):
+                    self._unacked.pop(job_id, None)
 
     def unacknowledged(self, job_id):
         with self._cond:
-            return len(self._unacked.get(job_id, [])) + sum(
+            spool = self._unacked.get(job_id)
+            return (len(spool) if spool is not None else 0) + sum(
                 1 for item in self._items if item[0] == "record" and item[1] == job_id)
 
     def state(self, job_id, state, reason):
@@ -85,6 +105,10 @@ class Outbox:
         with self._cond:
             if self._closed:
                 return  # closed, or the kernel is gone: nothing will send it, so nothing may wait for it
+            if self.durable and self._writer is None and item[0] != "reply":
+                if item[0] == "record":  # nobody attached: straight to the spool, which bounds memory
+                    self._keep_unacked_locked([item])
+                return  # a state is sent again on attach, from the job itself
             self._items.append(item)
             self._idle.clear()
             self._cond.notify()
@@ -128,9 +152,17 @@ class Outbox:
 
     def _keep_unacked(self, items):
         with self._cond:
-            for item in items:
-                if item[0] == "record":
-                    self._unacked.setdefault(item[1], []).append(item)
+            self._keep_unacked_locked(items)
+
+    def _keep_unacked_locked(self, items):
+        for item in items:
+            if item[0] == "record":
+                if item[1] not in self._unacked:
+                    self._unacked[item[1]] = self._new_spool()
+                self._unacked[item[1]].append(item)
+
+    def _new_spool(self):
+        return Spool(_item_seq, _item_size, self.spool_limit)
 
     def _send(self, items, writer):
         batch = []  # records of consecutive items, until a state change

@@ -319,3 +319,21 @@ def test_a_durable_outbox_waits_for_a_kernel_when_the_stream_breaks():
     texts = [data for data, _seq in _texts(later)]
     assert "".join(texts) == "kept\ntoo\n"
     box.close()
+
+
+def test_what_waits_for_a_kernel_spills_to_disk_past_the_memory_bound():
+    box = Outbox(wire.FrameWriter(BrokenStream()), durable=True, spool_limit=20_000)
+    for i in range(2000):
+        box.record(5, "stdout", "%05d %s\n" % (i, "x" * 90))
+    while box.unacknowledged(5) != 2000:
+        pass
+    spool = box._unacked[5]
+    assert spool._file is not None and spool._memory_bytes <= 20_000 + 300
+    later = Collector()
+    box.attach(wire.FrameWriter(later), applied={5: 500})
+    assert box.flush(30)
+    lines = "".join(data for data, _seq in _texts(later)).splitlines()
+    assert len(lines) == 1500 and lines[0].startswith("00500") and lines[-1].startswith("01999")
+    box.ack(5, 2000)
+    assert box.unacknowledged(5) == 0
+    box.close()
