@@ -81,6 +81,17 @@ class Kernel:
                                                        allow_stdin=False)
         return result
 
+    def shell_reply(self, msg_id, timeout=30):
+        """The shell channel's reply to request ``msg_id`` (other replies are skipped)."""
+        reply = self.client.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.client.get_shell_msg(timeout=timeout)
+        return reply
+
+    def complete(self, code):
+        """What the kernel offers to complete ``code`` at its end."""
+        return self.shell_reply(self.client.complete(code, len(code)))["content"]["matches"]
+
     def shutdown(self, now=False):
         if self.client is not None:
             self.client.stop_channels()

@@ -151,9 +151,7 @@ def test_interrupting_wait_job_stops_the_waiting_not_the_job(kernel):
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
             break
     kernel.manager.interrupt_kernel()
-    reply = client.get_shell_msg(timeout=30)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = client.get_shell_msg(timeout=30)
+    reply = kernel.shell_reply(msg_id, timeout=30)
     assert kernel.run("str(endless.state)").text == "'Running'"
     assert kernel.run("%stop_job endless\nstr(endless.state)").text == "'Stopped'"
 
@@ -169,9 +167,7 @@ def test_interrupting_receive_wait_keeps_what_it_took(kernel):
         if msg["parent_header"].get("msg_id") == msg_id and "tick" in msg["content"].get("text", ""):
             break
     kernel.manager.interrupt_kernel()
-    reply = client.get_shell_msg(timeout=30)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = client.get_shell_msg(timeout=30)
+    reply = kernel.shell_reply(msg_id, timeout=30)
     state = kernel.run("emitter = %get_job emitter\nstr(emitter[0].state)").text
     assert state == "'Running'"
     try:
@@ -182,9 +178,4 @@ def test_interrupting_receive_wait_keeps_what_it_took(kernel):
 
 def test_tab_completion_offers_job_names(kernel):
     kernel.run("%start_job --thread --name completable 1")
-    code = "%receive_job comp"
-    msg_id = kernel.client.complete(code, len(code))
-    reply = kernel.client.get_shell_msg(timeout=30)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = kernel.client.get_shell_msg(timeout=30)
-    assert "completable" in reply["content"]["matches"]
+    assert "completable" in kernel.complete("%receive_job comp")

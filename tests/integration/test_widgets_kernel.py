@@ -78,9 +78,7 @@ def test_stop_button_works_while_another_cell_waits_on_the_job(kernel, mirror):
     stop = mirror.view_button("stoppable", "Stop", state="Running")
     wait_id = kernel.client.execute("%wait_job stoppable")
     mirror.click(stop)  # the kernel is busy in %wait_job: the click must still stop the job
-    reply = kernel.client.get_shell_msg(timeout=60)
-    while reply["parent_header"].get("msg_id") != wait_id:
-        reply = kernel.client.get_shell_msg(timeout=60)
+    reply = kernel.shell_reply(wait_id, timeout=60)
     assert reply["content"]["status"] == "ok"
     assert kernel.run("stoppable = %get_job stoppable\nstr(stoppable[0].state)").text == "'Stopped'"
     kernel.run("%remove_job stoppable")

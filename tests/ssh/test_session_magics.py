@@ -98,12 +98,7 @@ def test_enter_session_runs_cells_there_until_exit(kernel):
 
 def test_tab_completion_offers_session_names(kernel):
     assert kernel.run('%new_session --computer one --name completable-session --python "/usr/bin/python3 -S"').ok
-    code = "%enter_session compl"
-    msg_id = kernel.client.complete(code, len(code))
-    reply = kernel.client.get_shell_msg(timeout=30)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = kernel.client.get_shell_msg(timeout=30)
-    assert "completable-session" in reply["content"]["matches"]
+    assert "completable-session" in kernel.complete("%enter_session compl")
 
 
 def test_a_session_shows_as_a_live_widget_that_follows_its_state(kernel, sshd_server):
