@@ -25,6 +25,14 @@ _process_host = None
 _shutdown_hooks = []
 
 
+def shutdown_first():
+    """Run this process's job shutdown before exit handlers registered so far (paramiko's, which
+    would otherwise close SSH connections first, so sessions could not be told to end)."""
+    registry()
+    atexit.unregister(shutdown)
+    atexit.register(shutdown)
+
+
 def on_shutdown(hook):
     """Call ``hook()`` when this process's jobs are shut down (before the jobs are stopped)."""
     _shutdown_hooks.append(hook)

@@ -43,6 +43,7 @@ def _open(computer, name=None, idle_timeout=None, **options):
     """A session on ``computer``: a detached agent there, reached through a relay over SSH."""
     from .transport.ssh import SSHRelayTransport  # paramiko is imported when a session is opened
 
+    api.shutdown_first()
     reg = sessions()
     connection = SSHRelayTransport(computer, **_ssh_options(**options))
     session_id = reg.next_id()
@@ -63,7 +64,8 @@ def _attach(connection, name, transport):
     session.open()
     adopted = []
     for info in session.hello.get("jobs", []):
-        job = Job(info["command"], info.get("job_type") or "RemoteJob", name=info["name"], location="localhost")
+        job = Job(info["command"], info.get("job_type") or "RemoteJob", name=info["name"],
+                  location=session.computer_name)
         session.link.adopt(info["key"], job)
         session.host.watch(job)
         state = JobState(info["state"])

@@ -109,9 +109,20 @@ class Session:
         self._connection.kill()
         self._connection = self._connection.renewed()
         self.link.reset(self._connection)
-        self.open()
+        try:
+            self.open()
+        except Exception:
+            self.link.ended.set()  # nothing reads this connection: nobody may wait for it to end
+            raise
         self.start_reading()
         return self
+
+    def _fail_jobs(self, reason):
+        for job in self.jobs():
+            if not job.finished:
+                job._record("error", {"ename": "SessionEnded", "evalue": reason, "traceback": ""})
+                job._set_state(JobState.Running) if job.state == JobState.NotStarted else None
+                job._set_state_if_legal(JobState.Failed, reason)
 
     def _on_link_end(self, link):
         with self._lock:
@@ -124,6 +135,12 @@ class Session:
                 self.reason = "the connection to %s was lost" % self.computer_name
                 if self.files is not None:
                     self.reason += "; its jobs go on there: %%connect_session %s resumes" % self.name
+        if not closing and self.transport == "Local" and not self._process_alive():
+            with self._lock:
+                self.reason = "the session process ended"
+            self._fail_jobs(self.reason)  # nothing goes on there: its jobs failed with it
+            self._changed()
+            return
         if not closing:
             self._changed()
         if self.files is not None and not closing:
@@ -143,6 +160,11 @@ class Session:
     def jobs(self):
         return list(self.link.jobs.values())
 
+    def _process_alive(self):
+        from .transport.local_socket import process_alive
+
+        return process_alive((self.hello or {}).get("pid"))
+
     def close(self, timeout=15.0):
         """Stop the session's jobs and end its agent; the session is Closed."""
         if self.state in (SessionState.Disconnected, SessionState.Broken) and self.files is not None:
@@ -152,6 +174,7 @@ class Session:
                 with self._lock:
                     self.state = SessionState.Closed
                     self.availability = "None"
+                self._fail_jobs("session %s ended while this kernel was away" % self.name)
                 self._changed()
                 return
         with self._lock:

@@ -21,7 +21,7 @@ import threading
 import time
 
 from . import wire
-from .main import Agent, _on_sigterm, prepare
+from .main import Agent, _exiting, _on_sigterm, prepare
 
 
 def default_dir():
@@ -165,6 +165,7 @@ def main():
     os.setsid()  # a session of its own: the kernel's end, its signals and its terminal are not ours
     if os.fork() > 0:
         os._exit(0)
+    os.setpgid(0, 0)  # lead a process group: when the session ends, so does all its jobs started
     signal.signal(signal.SIGTERM, _on_sigterm)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -176,6 +177,8 @@ def main():
         os.write(ready_write, ("FAILED %s\n" % exc).encode())
         os._exit(1)
     prepare(session.agent)
+    # Terminated: stop the jobs and remove the session's files, as at any other end.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None if _exiting.is_set() else session.agent.finish(True))
     os.write(ready_write, ("READY %d %s\n" % (os.getpid(), session.dir)).encode())
     os.close(ready_write)
     session.serve(listener)

@@ -136,8 +136,8 @@ class Agent:
     def _on_state(self, job, old, new):
         key = self.kernel_ids[job.instance_id]
         self.outbox.state(key, new, job.reason)  # forwarded jobs only
-        if new.finished and (not self.durable or self.outbox.unacknowledged(key) == 0):
-            self.forwarded.discard(job)  # its records went to the kernel: nothing is kept here
+        if new.finished and (not self.durable or (self.writer is not None and self.outbox.unacknowledged(key) == 0)):
+            self.forwarded.discard(job)  # its records and final state went to the kernel: nothing is kept
         if new.finished and self.exit_when_done:
             threading.Thread(target=self.finish, name="jobmagics-agent-exit", daemon=True).start()
 
@@ -201,7 +201,10 @@ class Agent:
         self.writer.send(wire.HELLO, self.hello())
         self.outbox.attach(self.writer, applied)
         for job in self.forwarded.jobs():
-            self.outbox.state(self.kernel_ids[job.instance_id], job.state, job.reason)
+            key = self.kernel_ids[job.instance_id]
+            self.outbox.state(key, job.state, job.reason)
+            if job.finished and self.outbox.unacknowledged(key) == 0:
+                self.forwarded.discard(job)  # its final state is on its way: nothing else to keep
 
     def detach(self):
         self.outbox.detach()

@@ -92,6 +92,19 @@ def start_detached(name, idle_timeout, python=None, cwd=None):
     return files
 
 
+def process_alive(pid):
+    """True while process ``pid`` runs (an unreaped zombie does not count)."""
+    try:
+        os.kill(pid, 0)
+    except (OSError, TypeError):
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc here: kill(0) said it exists
+
+
 def find_sessions():
     """Every detached session of this user whose process still runs."""
     directory = runtime_dir()
@@ -102,9 +115,16 @@ def find_sessions():
         files = SessionFiles(directory, entry[:-5])
         try:
             info = files.info()
-            os.kill(info["pid"], 0)
-        except (OSError, ValueError):
-            continue  # ended without cleaning up (killed): not a session any more
+            alive = process_alive(info["pid"])
+        except (OSError, ValueError, KeyError):
+            alive = False
+        if not alive:
+            for path in (files.socket, files.info_path, files.token_path):  # ended without cleaning up
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            continue
         found.append((files, info))
     return found
 

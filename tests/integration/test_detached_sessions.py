@@ -150,3 +150,56 @@ def test_an_abandoned_session_ends_after_its_idle_timeout():
     assert session_pid(session.name) is None
     remote.remove_session(session)  # it is gone already: removing it only forgets it
     assert session.state == "Closed"
+
+
+def _running(job):
+    child = job.child_jobs[0]
+    while child.state != "Running":
+        child.wait_for_activity(child.activity, 30)
+    return child
+
+
+def test_a_job_that_finishes_while_nobody_is_connected_is_completed_on_return(tmp_path):
+    flag = str(tmp_path / "go")
+    session = remote.new_session(local=True, name="finish-away-%d" % os.getpid())
+    job = remote.invoke("import os, time\nwhile not os.path.exists(flag):\n    time.sleep(0.02)\n'over'",
+                        session=session, as_job=True, namespace={"flag": flag})
+    _running(job)
+    remote.disconnect_session(session)
+    open(flag, "w").close()
+    deadline_states = []
+    while "Completed" not in deadline_states:  # ask the session itself until its job is done
+        deadline_states = [j["state"] for j in status(session.files)["jobs"]]
+    remote.connect_session(session.name)
+    assert job.wait(30) and job.state == "Completed"
+    from jobmagics import receive_job
+    assert receive_job(job) == "over"
+    remote.remove_session(session)
+    job.remove()
+
+
+def test_processes_a_job_started_end_with_the_session():
+    session = remote.new_session(local=True, name="tree-%d" % os.getpid())
+    code = "import subprocess\nfrom jobmagics import emit\nemit(subprocess.Popen(['sleep', '600']).pid)"
+    job = remote.invoke(code, session=session, as_job=True, namespace={})
+    assert job.wait(30)
+    from jobmagics import receive_job
+    pid = receive_job(job)
+    assert psutil.pid_exists(pid)
+    remote.remove_session(session)
+    wait_gone(pid)
+    job.remove()
+
+
+def test_a_job_that_ends_the_session_process_fails_the_jobs_in_it():
+    session = remote.new_session(local=True, name="crash-%d" % os.getpid())
+    waiting = remote.invoke("import time\nwhile True:\n    time.sleep(0.05)", session=session, as_job=True,
+                            namespace={})
+    _running(waiting)
+    crash = remote.invoke("import os\nos._exit(3)", session=session, as_job=True, namespace={})
+    assert crash.wait(30) and waiting.wait(30)
+    assert waiting.state == "Failed" and "the session process ended" in waiting.child_jobs[0].reason
+    assert session.state == "Broken"
+    remote.remove_session(session)
+    waiting.remove()
+    crash.remove()

@@ -112,6 +112,7 @@ def test_a_session_shows_as_a_live_widget_that_follows_its_state(kernel, sshd_se
     sshd_server.kill_connections("two")
     mirror.wait_for(lambda m: ">Broken</span>" in m.models[view]["value"])
     assert "connection to two was lost" in mirror.models[view]["value"]
+    assert kernel.run("%remove_session shown").ok  # it runs on over there until told to end
 
 
 def test_a_cut_link_then_a_kernel_restart_loses_nothing(kernel, sshd_server, tmp_path):
@@ -140,3 +141,13 @@ def test_a_cut_link_then_a_kernel_restart_loses_nothing(kernel, sshd_server, tmp
     assert rest.text == "'the end'"
     assert seen + [int(x.split()[1]) for x in rest.stdout.splitlines()] == list(range(30))
     assert kernel.run("%remove_session survivor").ok
+
+
+def test_a_normal_kernel_shutdown_ends_its_ssh_sessions(ssh_home):
+    from jobmagics import remote
+
+    with Kernel(env=ssh_home.env()) as k:
+        assert k.run("%load_ext jobmagics").ok
+        assert k.run('%new_session --computer one --name ends-with-kernel --python "/usr/bin/python3 -S"').ok
+    left = [s.name for s in remote.get_session(computer="one", python="/usr/bin/python3 -S")]
+    assert "ends-with-kernel" not in left
