@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from proc_helpers import assert_processes_end  # noqa: E402  (needs the path above)
+from proc_helpers import assert_processes_end, wait_ended  # noqa: E402  (needs the path above)
 
 pytest_plugins = ["sshd_fixtures"]  # sshd_server and ssh_home, for the SSH tests and the contract tests
 
@@ -36,6 +36,22 @@ def no_leaked_processes(request):
                 allowed.add(pid)
     # Processes of a finished job are reaped by the job's link thread: wait for those exits.
     assert_processes_end([pid for pid in _children() if pid not in allowed], timeout=15)
+
+
+def _detached_sessions():
+    from jobmagics.transport.local_socket import find_sessions
+
+    return {info["pid"]: info.get("name") for _files, info in find_sessions()}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_sessions():
+    """Detached sessions a test started are gone after it (they are not our children: checked apart)."""
+    before = _detached_sessions()
+    yield
+    left = {pid: name for pid, name in _detached_sessions().items() if pid not in before}
+    still = wait_ended(list(left), timeout=15)
+    assert not still, "detached sessions left running: %s" % [left[p.pid] for p in still]
 
 
 @pytest.fixture(autouse=True)

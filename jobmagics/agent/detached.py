@@ -120,6 +120,8 @@ class DetachedSession:
             self.agent.attach(writer, {int(k): v for k, v in (request.get("applied") or {}).items()})
             ending = self.agent.serve_frames(reader)
         finally:
+            if ending == wire.CLOSE:
+                self.agent.finish(kernel_gone=True)  # asked to end: stop the jobs, keep nothing
             self.agent.detach()
             with self._lock:
                 self._attached = False
@@ -130,8 +132,6 @@ class DetachedSession:
             except OSError:
                 pass
             connection.close()
-        if ending == wire.CLOSE:
-            self.agent.finish(kernel_gone=True)  # asked to end: stop the jobs, nobody waits for more
 
     def _refuse(self, writer, message, connection):
         try:

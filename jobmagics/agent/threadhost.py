@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 
 from . import context, rich, runner, tqdm_hook
 from .runner import StopJob, outcome_of, run_work
@@ -10,6 +11,8 @@ from .states import JobState
 
 #: Seconds a stopped thread job gets to end before it is declared Stopped and abandoned.
 STOP_GRACE = 2.0
+#: Seconds to let a stopped job end at its next write before StopJob is raised in its thread.
+COOPERATIVE_WAIT = 0.1
 
 runner.INTERNAL_FILES.add(__file__)
 
@@ -22,6 +25,7 @@ class _Running:
         self.context = context_
         self.thread = thread
         self.in_user_code = False
+        self.in_sink = False
         self.abandoned = False
 
 
@@ -53,8 +57,16 @@ class ThreadHost:
         sink = self._sink_for(job)
 
         def guarded_sink(stream, data):
-            if not entry.abandoned:
-                sink(stream, data)
+            # A stop is taken here, before any lock of ours is held; and while the sink runs,
+            # no asynchronous stop is raised in this thread (it could leave a lock held for ever).
+            if job.stop_event.is_set() and threading.current_thread() is entry.thread:
+                raise StopJob()
+            entry.in_sink = True
+            try:
+                if not entry.abandoned:
+                    sink(stream, data)
+            finally:
+                entry.in_sink = False
 
         ctx = context.JobContext(guarded_sink, job.stop_event)
         thread = threading.Thread(target=self._run, args=(job, work, ctx), daemon=True,
@@ -104,12 +116,16 @@ class ThreadHost:
         if entry is None or job.finished:
             return
         job._begin_stop()
-        with self._lock:
-            if entry.in_user_code and entry.thread.ident is not None:
-                _raise_in_thread(entry.thread.ident, StopJob)
         if entry.thread is threading.current_thread():
-            return  # a job stopping itself ends when StopJob reaches the top of its thread
-        entry.thread.join(self._stop_grace)
+            return  # a job stopping itself ends at its next write, or when its code checks stop_requested()
+        # Code that writes stops at its next write; a loop that never writes gets StopJob raised in it.
+        deadline = time.monotonic() + self._stop_grace
+        entry.thread.join(COOPERATIVE_WAIT)
+        while entry.thread.is_alive() and time.monotonic() < deadline:
+            with self._lock:
+                if entry.in_user_code and not entry.in_sink and entry.thread.ident is not None:
+                    _raise_in_thread(entry.thread.ident, StopJob)
+            entry.thread.join(min(COOPERATIVE_WAIT, max(0.0, deadline - time.monotonic())))
         if entry.thread.is_alive():
             entry.abandoned = True
             job._set_state(JobState.Stopped, "stopped; its thread was blocked in a call and was abandoned")
