@@ -42,6 +42,11 @@ def test_new_session_invoke_and_remove_session(kernel):
     ("%invoke --session nosuch 1", "UsageError: no session with id or name 'nosuch'"),
     ("%invoke --session nosuch 1 +", "UsageError: no session with id or name 'nosuch'"),
     ("%remove_session nosuch", "UsageError: no session with id or name 'nosuch'"),
+    ("%disconnect_session nosuch", "UsageError: no session with id or name 'nosuch'"),
+    ("%connect_session nosuch", "UsageError: no session with id or name 'nosuch' (here, detached on this machine"),
+    ("%receive_session nosuch", "UsageError: no session with id or name 'nosuch' (here, detached on this machine"),
+    ("%new_session --local --computer one", "UsageError: --local and --computer cannot be used together"),
+    ("%get_session --bogus", "UsageError: unrecognized arguments: --bogus"),
 ])
 def test_session_mistakes_are_one_line(kernel, line, message):
     result = kernel.run(line)
