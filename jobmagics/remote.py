@@ -97,6 +97,8 @@ def new_session(computer=None, local=False, name=None, user=None, port=None, ide
     cannot be reached, the sessions already opened are closed again and the
     error says which computer and why: nothing changes.
     """
+    if idle_timeout is not None and idle_timeout <= 0:
+        raise UserInputError("--idle-timeout must be a positive number of seconds")
     if local:
         if computer:
             raise UserInputError("--local and --computer cannot be used together")

@@ -8,9 +8,16 @@ class Transport(abc.ABC):
     """One connection to one agent process.
 
     After :meth:`open`, ``reader`` (has ``readinto``) and ``writer`` (has
-    ``write``/``flush``) carry frames. :meth:`close` ends the connection
-    politely; :meth:`kill` ends the agent and everything it started.
-    :meth:`exit_reason` says, after the stream ended, why the agent ended.
+    ``write``/``flush``) carry frames; :meth:`send_bootstrap` sends the agent's
+    source first where the far side starts from a bare Python. :meth:`close`
+    ends the connection politely; :meth:`kill` ends it (and, for a process
+    this transport started, everything it started); :meth:`reap` cleans up
+    after the agent ended. :meth:`exit_reason` says, after the stream ended,
+    why the agent ended.
+
+    Transports to a detached session also have ``files``, ``greeting(intent,
+    applied)`` (the first frame, proving the token) and ``renewed()`` (a new,
+    unopened connection to the same session).
     """
 
     location = "localhost"
@@ -22,6 +29,10 @@ class Transport(abc.ABC):
         ...
 
     @abc.abstractmethod
+    def send_bootstrap(self) -> None:
+        ...
+
+    @abc.abstractmethod
     def close(self) -> None:
         ...
 
@@ -29,6 +40,16 @@ class Transport(abc.ABC):
     def kill(self, grace: float) -> None:
         ...
 
+    def reap(self, grace: float = 0) -> None:
+        """After the agent ended: release what is left of the connection."""
+        self.kill(grace)
+
+    def exit_reason(self, timeout: float = 5.0) -> str:
+        """Why the agent ended; read once (it consumes what the agent wrote to stderr)."""
+        if getattr(self, "_exit_reason", None) is None:
+            self._exit_reason = self._read_exit_reason(timeout)
+        return self._exit_reason
+
     @abc.abstractmethod
-    def exit_reason(self, timeout: float) -> str:
+    def _read_exit_reason(self, timeout: float) -> str:
         ...

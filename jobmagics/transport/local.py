@@ -70,11 +70,6 @@ class LocalTransport(Transport):
             except OSError:
                 pass
 
-    def exit_reason(self, timeout=5.0):
-        if getattr(self, "_exit_reason", None) is None:
-            self._exit_reason = self._read_exit_reason(timeout)
-        return self._exit_reason
-
     def _read_exit_reason(self, timeout):
         try:
             code = self.process.wait(timeout)

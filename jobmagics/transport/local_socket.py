@@ -173,10 +173,7 @@ class LocalSocketTransport(Transport):
                 pass
             self.sock.close()
 
-    def reap(self, grace=0):
-        self.kill()
-
-    def exit_reason(self, timeout=0):
+    def _read_exit_reason(self, timeout):
         return "the connection to the detached session ended"
 
 

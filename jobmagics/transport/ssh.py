@@ -254,12 +254,6 @@ class SSHTransport(Transport):
         if self.client is not None:
             close_client(self.client)
 
-    def exit_reason(self, timeout=5.0):
-        # Computed once: it reads what the agent wrote to stderr, which a second reading would miss.
-        if getattr(self, "_exit_reason", None) is None:
-            self._exit_reason = self._read_exit_reason(timeout)
-        return self._exit_reason
-
     def _read_exit_reason(self, timeout):
         channel = self.channel
         if channel is None:

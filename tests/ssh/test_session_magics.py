@@ -46,6 +46,7 @@ def test_new_session_invoke_and_remove_session(kernel):
     ("%connect_session nosuch", "UsageError: no session with id or name 'nosuch' (here, detached on this machine"),
     ("%receive_session nosuch", "UsageError: no session with id or name 'nosuch' (here, detached on this machine"),
     ("%new_session --local --computer one", "UsageError: --local and --computer cannot be used together"),
+    ("%new_session --local --idle-timeout 0", "UsageError: --idle-timeout must be a positive number of seconds"),
     ("%get_session --bogus", "UsageError: unrecognized arguments: --bogus"),
 ])
 def test_session_mistakes_are_one_line(kernel, line, message):
