@@ -38,6 +38,12 @@ def describe_returncode(code) -> str:
 
 def group_members(pgid):
     """Live (non-zombie) processes in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []  # an empty group: no need to look at every process of the machine
+    except PermissionError:
+        pass
     psutil = _psutil()
     members = []
     for proc in psutil.process_iter(["pid", "status"]):
@@ -47,6 +53,21 @@ def group_members(pgid):
         except (psutil.Error, ProcessLookupError, PermissionError):
             continue
     return members
+
+
+def wait_ended(pid, poll=0.1):
+    """Wait until ``pid`` is gone or a zombie (someone else's child: it cannot be waited for)."""
+    psutil = _psutil()
+    try:
+        proc = psutil.Process(pid)
+        while proc.status() != psutil.STATUS_ZOMBIE:
+            try:
+                proc.wait(poll)
+                return
+            except psutil.TimeoutExpired:
+                continue
+    except psutil.NoSuchProcess:
+        return
 
 
 def tree(pid):

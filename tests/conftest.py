@@ -19,6 +19,25 @@ def _children():
     return [p.pid for p in psutil.Process().children(recursive=True)]
 
 
+def fork_servers(parents):
+    """Pids of the fork servers (``jobmagics/transport/forkserver.py``) that ``parents`` started."""
+    from jobmagics.transport.forkserver import PROCESS_TAG
+
+    found = []
+    for pid in parents:
+        try:
+            children = psutil.Process(pid).children()
+        except psutil.NoSuchProcess:
+            continue
+        for child in children:
+            try:
+                if child.cmdline()[-1:] == [PROCESS_TAG]:
+                    found.append(child.pid)
+            except psutil.Error:
+                continue
+    return found
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_processes(request):
     """After each test, every process the test started must be gone (kernels of module fixtures aside)."""
@@ -34,6 +53,7 @@ def no_leaked_processes(request):
             pid = getattr(value, "pid", None)
             if pid:
                 allowed.add(pid)
+    allowed.update(fork_servers(allowed | {os.getpid()}))  # they live as long as their kernel, by design
     # Processes of a finished job are reaped by the job's link thread: wait for those exits.
     assert_processes_end([pid for pid in _children() if pid not in allowed], timeout=15)
 

@@ -93,7 +93,7 @@ def agent_bundle(entry="main") -> bytes:
     return b"%d\n" % len(blob) + blob
 
 
-def agent_command(python):
+def agent_command(python, *args):
     """The argv that starts an agent with ``python`` (a path, or a list such as [path, "-S"])."""
     argv = [python] if isinstance(python, str) else list(python)
-    return argv + ["-u", "-c", BOOTSTRAP]
+    return argv + ["-u", "-c", BOOTSTRAP] + [str(arg) for arg in args]

@@ -7,6 +7,7 @@ import sys
 
 from .. import processes
 from ..errors import AgentStartError
+from . import forkserver
 from .base import Transport
 from .bootstrap import agent_bundle, agent_command
 
@@ -15,15 +16,19 @@ KILL_GRACE = 3.0
 
 
 class LocalTransport(Transport):
-    """Starts ``python -c BOOTSTRAP`` in its own process session and talks over its pipes.
+    """An agent process of this machine in its own process session, and its pipes.
 
-    Its own session keeps Ctrl-C and the kernel's interrupts away from the job,
-    and makes the process group the unit that :meth:`kill` ends.
+    With the kernel's own Python it is forked, warm, by the fork server
+    (``jobmagics/transport/forkserver.py``); with another Python it is
+    ``python -c BOOTSTRAP``, started cold. Its own session keeps Ctrl-C and the
+    kernel's interrupts away from the job, and makes the process group the
+    unit that :meth:`kill` ends.
     """
 
     location = "localhost"
 
     def __init__(self, python=None, cwd=None, env=None):
+        self.forked = python is None and forkserver.available()
         self.python = python or sys.executable
         self.cwd = cwd or os.getcwd()
         self.env = env
@@ -34,25 +39,34 @@ class LocalTransport(Transport):
         return self.process.pid if self.process else None
 
     def open(self):
+        if self.forked:
+            self.process = forkserver.spawn(self.cwd, dict(os.environ if self.env is None else self.env))
+        else:
+            self._start_cold()
+        self.reader = self.process.stdout
+        self.writer = self.process.stdin
+
+    def _start_cold(self):
         try:
             self.process = subprocess.Popen(
                 agent_command(self.python), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, cwd=self.cwd, env=self.env, start_new_session=True)
         except OSError as exc:
             raise AgentStartError("cannot start %s: %s" % (self.python, exc.strerror or exc)) from exc
-        self.reader = self.process.stdout
-        self.writer = self.process.stdin
 
     def send_bootstrap(self):
-        self.writer.write(agent_bundle())
-        self.writer.flush()
+        if not self.forked:  # a forked agent has its modules already
+            self.writer.write(agent_bundle())
+            self.writer.flush()
 
     def close(self):
-        for stream in (self.process.stdin,):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            if self.forked:
+                self.process.close_input()
+            else:
+                self.process.stdin.close()
+        except OSError:
+            pass
 
     def kill(self, grace=KILL_GRACE):
         if self.process is not None:
@@ -64,7 +78,9 @@ class LocalTransport(Transport):
         leftovers = processes.group_members(self.process.pid)
         if leftovers:
             processes.end_tree(self.process.pid, pgid=self.process.pid, grace=grace)
-        for stream in (self.process.stdout, self.process.stderr):
+        if self.forked:
+            self.process.release()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             try:
                 stream.close()
             except OSError:
@@ -75,7 +91,10 @@ class LocalTransport(Transport):
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             return "the job's process stopped answering"
-        reason = processes.describe_returncode(code)
+        if code is None:  # forked, and the fork server ended before it: nobody could learn its status
+            reason = "the job's process ended (how is not known: the fork server that started it ended first)"
+        else:
+            reason = processes.describe_returncode(code)
         try:
             tail = self.process.stderr.read().decode("utf-8", "replace").strip().splitlines()
         except (OSError, ValueError):

@@ -1,0 +1,154 @@
+"""A warm fork server: an agent already imported, forked into a fresh process per job.
+
+Starting an interpreter and importing the agent costs far more than a job's
+trivial code. The kernel starts this server once (from source, as any agent)
+with one end of a private ``AF_UNIX`` socket pair -- no path, no listener.
+For each process job it sends a request with two descriptors: the job's
+protocol socket and a pipe for its stderr. The server forks; the child leads a
+process session of its own, puts the descriptors where a freshly started
+agent would have its pipes, and runs the same agent ``main``. Isolation is a
+new process per job; only the imports are shared.
+
+The server stays single-threaded (fork and threads do not mix), reaps its
+children and tells the kernel how each one ended. It exits when the kernel's
+end of the socket closes.
+
+Messages are JSON over ``SOCK_SEQPACKET`` (one message per packet):
+kernel -> server ``{"cwd", "env"}`` + 2 fds; server -> kernel
+``{"forked": pid}`` or ``{"error": text}`` in request order, and
+``{"exited": pid, "code": returncode}`` whenever a child ends.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+MAX_MESSAGE = 1 << 20
+
+
+def preload():
+    """Import what every job's agent imports, so a forked child starts warm."""
+    from . import main  # noqa: F401  (the whole agent: wire, jobs, hosts, capture)
+    from . import serialize  # noqa: F401
+    try:
+        import dill  # noqa: F401  (notebook functions need it; importing it takes a while)
+    except ImportError:
+        pass
+
+
+def serve(control):
+    """Fork on request until the kernel closes ``control``."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so the wakeup fd is written
+    try:
+        while True:
+            ready, _, _ = select.select([control, wake_read], [], [])
+            if wake_read in ready:
+                _drain(wake_read)
+                _report_exits(control)
+            if control in ready:
+                try:
+                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 2)
+                except InterruptedError:
+                    continue
+                if not data:
+                    return  # the kernel ended
+                _fork_one(control, json.loads(data), fds, (control, wake_read, wake_write))
+    finally:
+        _report_exits(control)
+
+
+def _drain(fd):
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _report_exits(control):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send(control, {"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _send(control, message):
+    try:
+        control.send(json.dumps(message).encode("utf-8"))
+    except OSError:
+        pass  # the kernel is gone; the next receive ends the server
+
+
+def _fork_one(control, request, fds, own_fds):
+    if len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        _send(control, {"error": "a fork request needs a protocol socket and a stderr pipe"})
+        return
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        for fd in fds:
+            os.close(fd)
+        _send(control, {"error": "cannot fork a job process: %s" % exc})
+        return
+    if pid == 0:
+        _become_agent(request, fds, own_fds)  # never returns
+    for fd in fds:
+        os.close(fd)
+    _send(control, {"forked": pid})
+
+
+def _become_agent(request, fds, own_fds):
+    """In the child: look exactly like an agent started by ``python -c BOOTSTRAP``, then be one."""
+    try:
+        os.setsid()  # a process group of its own from the start: the kernel ends the job by it
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        own_socket, wake_read, wake_write = own_fds
+        own_socket.close()
+        os.close(wake_read)
+        os.close(wake_write)
+        protocol, stderr = fds
+        os.dup2(protocol, 0)
+        os.dup2(protocol, 1)
+        os.dup2(stderr, 2)
+        os.close(protocol)
+        os.close(stderr)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = ["-c"]
+        from . import main
+        main.main()
+    except BaseException as exc:  # noqa: BLE001  (the child must never return into the server's loop)
+        try:
+            os.write(2, ("jobmagics: the forked job process failed to start: %r\n" % (exc,)).encode())
+        except OSError:
+            pass
+    finally:
+        os._exit(1)
+
+
+def main():
+    """Entry point: the control socket's descriptor number is the first argument."""
+    control = socket.socket(fileno=int(sys.argv[1]))
+    preload()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):  # the bundle has been read; nothing is ever written to stdout
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    serve(control)
+    os._exit(0)

@@ -1,0 +1,214 @@
+"""The kernel's side of the warm fork server (``jobmagics/agent/forkserver.py``).
+
+One server per kernel process, started at the first process job and kept
+until the kernel ends (its end of the socket closes, and the server exits).
+:func:`spawn` gives a :class:`ForkedProcess`, which looks enough like a
+``subprocess.Popen`` (pid, pipes, ``wait``) for :class:`LocalTransport` to
+treat both alike.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+from ..errors import AgentStartError
+from .bootstrap import agent_bundle, agent_command
+
+MAX_MESSAGE = 1 << 20
+START_TIMEOUT = 30.0
+#: The server's last argument: it names the process in ``ps`` (and lets tests tell it apart).
+PROCESS_TAG = "jobmagics-fork-server"
+
+
+def available():
+    """Forking needs a POSIX system; ``JOBMAGICS_FORK_SERVER=0`` turns it off (each job starts cold)."""
+    return hasattr(os, "fork") and hasattr(socket, "send_fds") and os.environ.get("JOBMAGICS_FORK_SERVER") != "0"
+
+
+class ForkedProcess:
+    """A job process forked by the server: the server reaps it and says how it ended."""
+
+    def __init__(self, pid, protocol, stderr):
+        self.pid = pid
+        self.returncode = None
+        self._ended = threading.Event()
+        self._protocol = protocol
+        self.stdin = os.fdopen(os.dup(protocol.fileno()), "wb", buffering=0)
+        self.stdout = os.fdopen(os.dup(protocol.fileno()), "rb", buffering=0)
+        self.stderr = os.fdopen(stderr, "rb")
+
+    def close_input(self):
+        """What closing a pipe's write end does: the agent reads the end of its input."""
+        try:
+            self._protocol.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._protocol.close()
+        self.stdin.close()
+
+    def _exited(self, code):
+        self.returncode = code
+        self._ended.set()
+
+    def release(self):
+        self._protocol.close()
+
+    def poll(self):
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if not self._ended.wait(timeout):
+            raise subprocess.TimeoutExpired("forked job process %d" % self.pid, timeout)
+        return self.returncode
+
+
+class ForkServer:
+    """A running server: fork requests go out in order, a reader thread matches the answers."""
+
+    def __init__(self):
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = subprocess.Popen(
+                agent_command(sys.executable, theirs.fileno(), PROCESS_TAG), stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),),
+                start_new_session=True)  # the kernel's interrupts are not for it
+        finally:
+            theirs.close()
+        self.process.stdin.write(agent_bundle("forkserver"))
+        self.process.stdin.close()
+        self._request_lock = threading.Lock()
+        self._answers = []  # [event, answer] per request, oldest first
+        self._children = {}  # pid -> ForkedProcess still running
+        self._early_exits = {}  # pid -> code, for a child that ended before its answer was handled
+        self._lock = threading.Lock()
+        self.alive = True
+        threading.Thread(target=self._read, name="jobmagics-fork-server", daemon=True).start()
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def spawn(self, cwd, env):
+        """Fork a fresh agent process; raises AgentStartError when the server cannot."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        err_read, err_write = os.pipe()
+        slot = [threading.Event(), None]
+        try:
+            with self._request_lock:  # answers come in request order
+                with self._lock:
+                    if not self.alive:
+                        raise AgentStartError("the fork server has ended")
+                    self._answers.append(slot)
+                socket.send_fds(self._control, [json.dumps({"cwd": cwd, "env": env}).encode("utf-8")],
+                                [theirs.fileno(), err_write])
+        except OSError as exc:
+            ours.close()
+            os.close(err_read)
+            raise AgentStartError("the fork server is gone: %s" % exc) from None
+        finally:
+            theirs.close()
+            os.close(err_write)
+        if not slot[0].wait(START_TIMEOUT) or slot[1] is None:
+            ours.close()
+            os.close(err_read)
+            raise AgentStartError("the fork server did not answer")
+        answer = slot[1]
+        if "error" in answer:
+            ours.close()
+            os.close(err_read)
+            raise AgentStartError(answer["error"])
+        child = ForkedProcess(answer["forked"], ours, err_read)
+        with self._lock:
+            code = self._early_exits.pop(child.pid, None)
+            if code is None:
+                self._children[child.pid] = child
+        if code is not None:
+            child._exited(code)
+        return child
+
+    def _read(self):
+        try:
+            while True:
+                data = self._control.recv(MAX_MESSAGE)
+                if not data:
+                    break
+                message = json.loads(data)
+                if "exited" in message:
+                    self._child_exited(message["exited"], message["code"])
+                else:
+                    with self._lock:
+                        slot = self._answers.pop(0)
+                    slot[1] = message
+                    slot[0].set()
+        except OSError:
+            pass
+        finally:
+            self._server_ended()
+
+    def _child_exited(self, pid, code):
+        with self._lock:
+            child = self._children.pop(pid, None)
+            if child is None:
+                self._early_exits[pid] = code
+        if child is not None:
+            child._exited(code)
+
+    def _server_ended(self):
+        with self._lock:
+            self.alive = False
+            answers, self._answers = self._answers, []
+            children, self._children = list(self._children.values()), {}
+        for event, _answer in answers:
+            event.set()  # their spawn sees no answer
+        # Its children are nobody's now: their exit status is lost; they count as ended once gone.
+        for child in children:
+            threading.Thread(target=_await_orphan, args=(child,), daemon=True).start()
+
+    def close(self):
+        """End the server (running jobs keep their own processes; they end with their connections)."""
+        try:
+            self._control.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._control.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
+
+
+def _await_orphan(child):
+    from .. import processes
+
+    processes.wait_ended(child.pid)
+    child._exited(None)
+
+
+_server = None
+_server_lock = threading.Lock()
+
+
+def spawn(cwd, env):
+    """A fresh agent process from this kernel's fork server (started on first use)."""
+    global _server
+    with _server_lock:
+        if _server is None or not _server.alive:
+            _server = ForkServer()
+        server = _server
+    return server.spawn(cwd, env)
+
+
+@atexit.register
+def shutdown():
+    global _server
+    with _server_lock:
+        server, _server = _server, None
+    if server is not None:
+        server.close()

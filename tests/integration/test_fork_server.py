@@ -1,0 +1,99 @@
+"""Process jobs forked by the warm fork server: fresh and isolated, seeing the kernel as it is now."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import psutil
+import pytest
+
+import jobmagics
+from jobmagics.transport import forkserver
+from proc_helpers import wait_ended
+
+
+def run(code, timeout=60, **kwargs):
+    job = jobmagics.start_job(code, namespace=kwargs.pop("namespace", {}), **kwargs)
+    assert job.wait(timeout), "job did not finish: %r" % job
+    return job
+
+
+def fork_server_pid():
+    (pid,) = [p.pid for p in psutil.Process().children() if p.cmdline()[-1:] == [forkserver.PROCESS_TAG]]
+    return pid
+
+
+def test_each_job_is_a_fresh_child_of_one_warm_server():
+    first = run("import os; (os.getpid(), os.getppid())")
+    second = run("import os; (os.getpid(), os.getppid())")
+    [(pid1, parent1)], [(pid2, parent2)] = first.receive(), second.receive()
+    assert pid1 != pid2 and os.getpid() not in (pid1, pid2)
+    assert parent1 == parent2 == fork_server_pid()
+
+
+def test_a_job_changes_nothing_the_next_job_sees():
+    run("import json; json.marker = 'left by the first job'").receive()
+    assert run("import json; hasattr(json, 'marker')").receive() == [False]
+
+
+def test_jobs_do_not_share_random_state():
+    draws = [run("import random; random.random()").receive()[0] for _ in range(2)]
+    assert draws[0] != draws[1]
+
+
+def test_a_job_sees_the_kernels_current_directory_and_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JOBMAGICS_TEST_VALUE", "set after the server started")
+    run("1").receive()  # the server may have started before the change
+    job = run("import os; (os.getcwd(), os.environ.get('JOBMAGICS_TEST_VALUE'))")
+    assert job.receive() == [(str(tmp_path), "set after the server started")]
+
+
+def test_a_jobs_exit_code_comes_through_the_server():
+    job = run("import os; os._exit(7)")
+    assert job.state == jobmagics.JobState.Failed
+    assert "exited with code 7" in job.reason
+
+
+def test_turned_off_each_job_starts_its_own_interpreter(monkeypatch):
+    monkeypatch.setenv("JOBMAGICS_FORK_SERVER", "0")
+    job = run("import os; os.getppid()")
+    assert job.receive() == [os.getpid()]
+
+
+def test_a_killed_server_is_replaced_and_its_running_job_still_ends():
+    run("1").receive()
+    server = fork_server_pid()
+    running = jobmagics.start_job("import time; time.sleep(3600)", namespace={})
+    psutil.Process(server).kill()
+    assert not wait_ended([server], timeout=30)
+    assert run("2").receive() == [2]  # a new server
+    assert fork_server_pid() != server
+    running.stop()
+    assert running.wait(30) and running.state == jobmagics.JobState.Stopped
+
+
+@pytest.mark.timeout(60)
+def test_the_server_ends_with_the_process_that_started_it():
+    program = textwrap.dedent("""
+        import sys, jobmagics, psutil
+        from jobmagics.transport import forkserver
+        job = jobmagics.start_job("1", namespace={})
+        job.wait(30)
+        (server,) = [p.pid for p in psutil.Process().children() if p.cmdline()[-1:] == [forkserver.PROCESS_TAG]]
+        print(server, flush=True)
+        sys.stdin.read()
+    """)
+    kernel = subprocess.Popen([sys.executable, "-c", program], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        server = int(kernel.stdout.readline())
+        kernel.kill()  # no atexit, no goodbye: only its end of the socket closes
+        kernel.wait()
+        assert not wait_ended([server], timeout=30)
+    finally:
+        kernel.kill()
+        kernel.wait()
+        kernel.stdin.close()
+        kernel.stdout.close()
