@@ -82,9 +82,10 @@ class Agent:
     """Hosts jobs for a kernel: the one at the other end of stdin/stdout, or (``durable``, a
     detached session) whichever kernel is attached at the moment, keeping what it missed."""
 
-    def __init__(self, proto_in=None, proto_out=None, durable=False):
+    def __init__(self, proto_in=None, proto_out=None, durable=False, fd_channel=None):
         self.reader = proto_in
-        self.writer = wire.FrameWriter(proto_out) if proto_out is not None else None
+        self.fd_channel = fd_channel  # large buffers as memory files (a forked agent of this machine)
+        self.writer = wire.FrameWriter(proto_out, fd_channel) if proto_out is not None else None
         self.durable = durable
         self.outbox = Outbox(self.writer, durable=durable)
         self.registry = JobRegistry()  # jobs kept here (results stay on this computer)
@@ -120,11 +121,11 @@ class Agent:
 
     def start(self, frame):
         spec = frame.control
+        self.exit_when_done = bool(spec.get("exit_when_done"))  # also when loading the work fails below
         # An entered session's cells share one namespace, as a console's lines do.
         work = jobservice.work_from(spec, frame.buffers, self.entered_namespace if spec.get("entered") else None)
         job = Job(spec.get("command", ""), spec.get("job_type", "BackgroundJob"), name=spec.get("name"))
         self.kernel_ids[job.instance_id] = frame.job
-        self.exit_when_done = bool(spec.get("exit_when_done"))
         job.add_state_callback(self._on_state)
         self.forwarded.add(job)
         self.host.start(job, work)
@@ -167,7 +168,7 @@ class Agent:
         """Handle frames until the stream ends (None) or the kernel says CLOSE or DETACH (that kind)."""
         while True:
             try:
-                frame = wire.read_frame(reader)
+                frame = wire.read_frame(reader, self.fd_channel)
             except (EOFError, OSError, wire.ProtocolError):
                 frame = None
             if frame is None or frame.kind in (wire.CLOSE, wire.DETACH):
@@ -187,6 +188,8 @@ class Agent:
             except Exception as exc:  # a bad request fails that request, not the agent
                 self.outbox.record(frame.job, "error", _error_record(exc))
                 self.outbox.state(frame.job, JobState.Failed, "the agent could not start the job: %s" % exc)
+                if frame.kind == wire.START and self.exit_when_done:
+                    self.finish()  # a process of one job: it has nothing left to do
 
     def acknowledge(self, key, seq):
         """The kernel's user received ``key``'s records up to ``seq``: a finished job may now go."""
@@ -286,7 +289,7 @@ def prepare(agent):
     shim.install()
 
 
-def main():
+def main(fd_channel=None):
     signal.signal(signal.SIGTERM, _on_sigterm)  # handlers can only be set from the main thread
     if os.getpgrp() != os.getpid():
         try:
@@ -294,7 +297,7 @@ def main():
         except OSError:
             pass
     proto_in, proto_out = take_over_descriptors()
-    agent = Agent(proto_in, proto_out)
+    agent = Agent(proto_in, proto_out, fd_channel=fd_channel)
     prepare(agent)
     agent.serve()
 

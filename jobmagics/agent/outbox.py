@@ -29,13 +29,22 @@ class Outbox:
     kernel acknowledges it (``ack``: the user received it), waits while no
     kernel is attached, and on ``attach`` sends again what that kernel has not
     applied yet: after any disconnection nothing is lost and nothing doubled.
+
+    Flow control: while more than ``queue_limit`` bytes of records wait for a
+    kernel that reads slower than the jobs write, a job's next record waits
+    for room -- the agent's memory stays bounded, as a full pipe would make it.
     """
 
-    def __init__(self, writer=None, durable=False, spool_limit=8 * 1024 * 1024):
+    def __init__(self, writer=None, durable=False, spool_limit=8 * 1024 * 1024, queue_limit=8 * 1024 * 1024):
         self._writer = writer
         self.durable = durable
         self.spool_limit = spool_limit  # memory for unacknowledged records per job; the rest goes to disk
-        self._cond = threading.Condition()
+        self.queue_limit = queue_limit
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # the sending thread waits on it for items
+        self._room = threading.Condition(lock)  # writers of records wait on it for room
+        self._queued_bytes = 0
+        self.waiting_for_room = 0  # writers waiting right now (tests look)
         self._items = []
         self._seqs = {}  # job id -> last sequence number given
         self._unacked = {}  # job id -> Spool of records sent but not acknowledged (durable only)
@@ -49,6 +58,23 @@ class Outbox:
         with self._cond:
             seq = self._seqs[job_id] = self._seqs.get(job_id, 0) + 1
         self._put(("record", job_id, stream, data, time.time(), seq))
+        self._wait_for_room()
+
+    def _wait_for_room(self):
+        if threading.current_thread() is self._thread:
+            return
+        with self._cond:
+            self.waiting_for_room += 1
+            try:
+                while self._queued_bytes > self.queue_limit and self._writer is not None and not self._closed:
+                    self._room.wait()
+            finally:
+                self.waiting_for_room -= 1
+
+    def _taken_locked(self):
+        """Everything queued went to the sender (or away): writers waiting for room may go on."""
+        self._queued_bytes = 0
+        self._room.notify_all()
 
     def attach(self, writer, applied=None):
         """Send through ``writer`` from now on; first again what it has not applied (durable)."""
@@ -67,6 +93,7 @@ class Outbox:
                 self._unacked[job_id] = fresh
             self._writer = writer
             self._items = again + self._items
+            self._queued_bytes = sum(_item_size(item) for item in self._items if item[0] == "record")
             if self._items:
                 self._idle.clear()
             self._cond.notify()
@@ -78,6 +105,7 @@ class Outbox:
             if self.durable:  # what was queued for the kernel that left waits in the spool
                 self._keep_unacked_locked(self._items)
                 self._items = [item for item in self._items if item[0] == "reply"]
+            self._taken_locked()
 
     def ack(self, job_id, seq):
         """The kernel's user received everything of ``job_id`` up to ``seq``: forget it."""
@@ -110,6 +138,8 @@ class Outbox:
                     self._keep_unacked_locked([item])
                 return  # a state is sent again on attach, from the job itself
             self._items.append(item)
+            if item[0] == "record":
+                self._queued_bytes += _item_size(item)
             self._idle.clear()
             self._cond.notify()
 
@@ -121,6 +151,7 @@ class Outbox:
         with self._cond:
             self._closed = True
             self._cond.notify()
+            self._room.notify_all()
         self._thread.join()
 
     def _run(self):
@@ -132,9 +163,11 @@ class Outbox:
                     self._cond.wait()
                 if self._closed and (not self._items or self._writer is None):
                     self._items = []
+                    self._taken_locked()
                     self._idle.set()
                     return
                 items, self._items = self._items, []
+                self._taken_locked()
                 writer = self._writer
             if self.durable:
                 self._keep_unacked(items)
@@ -147,6 +180,7 @@ class Outbox:
                 with self._cond:  # the kernel is gone: nobody to send to, and nobody to wait for
                     self._closed = True
                     self._items = []
+                    self._taken_locked()
                 self._idle.set()
                 return
 

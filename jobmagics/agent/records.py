@@ -20,15 +20,19 @@ TEXT_STREAMS = ("stdout", "stderr", "warning")
 
 #: In-memory bytes a log holds before it moves what it can to a temporary file.
 DEFAULT_MEMORY_LIMIT = 8 * 1024 * 1024
+#: Bytes of memory files (big buffers that came from a process of this machine) a log keeps
+#: mapped before spilling them too: a big result is received at memory speed, a flood still spills.
+DEFAULT_MAPPED_LIMIT = 1024 * 1024 * 1024
 
 
 class Record:
     """One stream item, stamped with its sequence number, time and computer."""
 
-    __slots__ = ("seq", "stream", "time", "data", "computer", "origin")
+    __slots__ = ("seq", "stream", "time", "data", "computer", "origin", "mapped")
 
-    def __init__(self, seq, stream, data, time_=None, computer=None, origin=None):
+    def __init__(self, seq, stream, data, time_=None, computer=None, origin=None, mapped=0):
         self.seq = seq
+        self.mapped = mapped  # bytes of data in memory files (a big array from a process job), not heap
         self.stream = stream
         self.data = data
         self.time = time.time() if time_ is None else time_
@@ -73,11 +77,13 @@ class RecordLog:
 
     _LEN = struct.Struct("!I")
 
-    def __init__(self, memory_limit: int = DEFAULT_MEMORY_LIMIT):
+    def __init__(self, memory_limit: int = DEFAULT_MEMORY_LIMIT, mapped_limit: int = DEFAULT_MAPPED_LIMIT):
         self.memory_limit = memory_limit
+        self.mapped_limit = mapped_limit
         self._lock = threading.Lock()
         self._memory = []
         self._memory_bytes = 0
+        self._mapped_bytes = 0
         self._file = None
         self._file_size = 0
         self._count = 0
@@ -96,43 +102,36 @@ class RecordLog:
         with self._lock:
             self._memory.append(record)
             self._count += 1
-            self._memory_bytes += approximate_size(record.data)
-            if self._memory_bytes > self.memory_limit:
+            self._memory_bytes += max(0, approximate_size(record.data) - record.mapped)
+            self._mapped_bytes += record.mapped
+            if self._memory_bytes > self.memory_limit or self._mapped_bytes > self.mapped_limit:
                 self._spill()
 
     def _spill(self) -> None:
-        keep, chunk = [], []
-        for record in self._memory:
-            try:
-                chunk.append(pickle.dumps(record.as_tuple(), protocol=5))
-            except Exception:
-                keep.append(record)
-        if chunk:
+        spillable, keep = _picklable(self._memory)
+        if spillable:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="jobmagics-log-")
-            blob = pickle.dumps(chunk, protocol=5)
-            self._file.seek(0, os.SEEK_END)
-            self._file.write(self._LEN.pack(len(blob)))
-            self._file.write(blob)
-            self._file.flush()
-            self._file_size += self._LEN.size + len(blob)
+            self._file_size += _write_chunk(self._file, [r.as_tuple() for r in spillable])
         self._memory = keep
         self._memory_bytes = sum(approximate_size(r.data) for r in keep)
+        self._mapped_bytes = 0
 
     def take(self, keep: bool = False):
         """An iterator over every record held, in sequence order."""
         with self._lock:
-            memory = list(self._memory)
+            memory = list(self._memory) if keep else self._memory
             spill, size = self._file, self._file_size
             if not keep:
-                self._memory, self._memory_bytes = [], 0
+                self._memory, self._memory_bytes, self._mapped_bytes = [], 0, 0
                 self._file, self._file_size, self._count = None, 0, 0
+        if spill is None:
+            return iter(memory)  # the usual case: nothing to merge, nothing to close
         return self._iterate(memory, spill, size, close=not keep)
 
     def _iterate(self, memory, spill, size, close):
         try:
-            spilled = self._read_spill(spill, size) if spill is not None else iter(())
-            yield from heapq.merge(spilled, memory, key=lambda r: r.seq)
+            yield from heapq.merge(self._read_spill(spill, size), memory, key=lambda r: r.seq)
         finally:
             if close and spill is not None:
                 spill.close()
@@ -140,16 +139,77 @@ class RecordLog:
     def _read_spill(self, spill, size):
         fd, offset = spill.fileno(), 0
         while offset < size:
-            (length,) = self._LEN.unpack(os.pread(fd, self._LEN.size, offset))
-            offset += self._LEN.size
-            chunk = pickle.loads(_pread_exact(fd, length, offset))
-            offset += length
-            for item in chunk:
-                yield Record.from_tuple(pickle.loads(item))
+            chunk, offset = _read_chunk(fd, offset)
+            for values in chunk:
+                yield Record.from_tuple(values)
 
     def clear(self) -> None:
         for _ in self.take(keep=False):
             pass
+
+
+# A spilled chunk: its header, the pickle of its records (protocol 5) and the pickle's
+# out-of-band buffers, written straight from the objects' memory and read straight into
+# new buffers -- a big array costs one write and one read, never a copy through bytes.
+_CHUNK_HEADER = struct.Struct("!QI")
+_BUFFER_LENGTH = struct.Struct("!Q")
+
+
+def _picklable(records):
+    """(records that pickle, records that do not): live objects of a thread job stay in memory."""
+    try:
+        pickle.dumps([r.as_tuple() for r in records], protocol=5, buffer_callback=lambda buffer: None)
+        return records, []
+    except Exception:
+        pass
+    good, bad = [], []
+    for record in records:
+        try:
+            pickle.dumps(record.as_tuple(), protocol=5, buffer_callback=lambda buffer: None)
+            good.append(record)
+        except Exception:
+            bad.append(record)
+    return good, bad
+
+
+def _write_chunk(file, values) -> int:
+    buffers = []
+    data = pickle.dumps(values, protocol=5, buffer_callback=buffers.append)
+    views = [buffer.raw() for buffer in buffers]
+    file.seek(0, os.SEEK_END)
+    file.write(_CHUNK_HEADER.pack(len(data), len(views)))
+    file.write(b"".join(_BUFFER_LENGTH.pack(view.nbytes) for view in views))
+    file.write(data)
+    for view in views:
+        file.write(view)
+    file.flush()
+    return _CHUNK_HEADER.size + _BUFFER_LENGTH.size * len(views) + len(data) + sum(v.nbytes for v in views)
+
+
+def _read_chunk(fd, offset):
+    """(the chunk's record tuples, the offset after it)."""
+    length, count = _CHUNK_HEADER.unpack(_pread_exact(fd, _CHUNK_HEADER.size, offset))
+    offset += _CHUNK_HEADER.size
+    sizes = struct.unpack("!%dQ" % count, _pread_exact(fd, _BUFFER_LENGTH.size * count, offset)) if count else ()
+    offset += _BUFFER_LENGTH.size * count
+    data = _pread_exact(fd, length, offset)
+    offset += length
+    buffers = []
+    for size in sizes:
+        buffer = bytearray(size)
+        _preadinto(fd, buffer, offset)
+        buffers.append(buffer)
+        offset += size
+    return pickle.loads(data, buffers=buffers), offset
+
+
+def _preadinto(fd, buffer, offset):
+    view, got = memoryview(buffer), 0
+    while got < len(buffer):
+        n = os.preadv(fd, [view[got:]], offset + got)
+        if not n:
+            raise EOFError("spill file is shorter than its index says")
+        got += n
 
 
 def _pread_exact(fd, length, offset):

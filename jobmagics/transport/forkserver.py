@@ -33,8 +33,9 @@ def available():
 class ForkedProcess:
     """A job process forked by the server: the server reaps it and says how it ended."""
 
-    def __init__(self, pid, protocol, stderr):
+    def __init__(self, pid, protocol, stderr, fd_channel):
         self.pid = pid
+        self.fd_channel = fd_channel
         self.returncode = None
         self._ended = threading.Event()
         self._protocol = protocol
@@ -57,6 +58,7 @@ class ForkedProcess:
 
     def release(self):
         self._protocol.close()
+        self.fd_channel.close()
 
     def poll(self):
         return self.returncode
@@ -96,6 +98,7 @@ class ForkServer:
     def spawn(self, cwd, env):
         """Fork a fresh agent process; raises AgentStartError when the server cannot."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        fds_ours, fds_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         err_read, err_write = os.pipe()
         slot = [threading.Event(), None]
         try:
@@ -105,24 +108,23 @@ class ForkServer:
                         raise AgentStartError("the fork server has ended")
                     self._answers.append(slot)
                 socket.send_fds(self._control, [json.dumps({"cwd": cwd, "env": env}).encode("utf-8")],
-                                [theirs.fileno(), err_write])
-        except OSError as exc:
+                                [theirs.fileno(), err_write, fds_theirs.fileno()])
+            if not slot[0].wait(START_TIMEOUT) or slot[1] is None:
+                raise AgentStartError("the fork server did not answer")
+            if "error" in slot[1]:
+                raise AgentStartError(slot[1]["error"])
+        except (OSError, AgentStartError) as exc:
             ours.close()
+            fds_ours.close()
             os.close(err_read)
-            raise AgentStartError("the fork server is gone: %s" % exc) from None
+            if isinstance(exc, OSError):
+                raise AgentStartError("the fork server is gone: %s" % exc) from None
+            raise
         finally:
             theirs.close()
+            fds_theirs.close()
             os.close(err_write)
-        if not slot[0].wait(START_TIMEOUT) or slot[1] is None:
-            ours.close()
-            os.close(err_read)
-            raise AgentStartError("the fork server did not answer")
-        answer = slot[1]
-        if "error" in answer:
-            ours.close()
-            os.close(err_read)
-            raise AgentStartError(answer["error"])
-        child = ForkedProcess(answer["forked"], ours, err_read)
+        child = ForkedProcess(slot[1]["forked"], ours, err_read, fds_ours)
         with self._lock:
             code = self._early_exits.pop(child.pid, None)
             if code is None:

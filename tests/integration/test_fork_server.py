@@ -97,3 +97,30 @@ def test_the_server_ends_with_the_process_that_started_it():
         kernel.wait()
         kernel.stdin.close()
         kernel.stdout.close()
+
+
+MEMORY_OWNER = """
+def memory_owner(array):
+    # What finally holds an array's bytes (numpy arrays on a buffer chain through ``base``).
+    while type(array.base).__name__ == "ndarray":
+        array = array.base
+    owner = array.base.obj if type(array.base).__name__ == "memoryview" else array.base
+    return type(owner).__name__
+"""
+exec(MEMORY_OWNER)
+
+
+def test_big_arrays_go_through_memory_files_both_ways():
+    np = pytest.importorskip("numpy")
+    array = np.arange(1 << 20, dtype=np.float64)  # 8 MB: past the memory-file threshold
+    job = run(MEMORY_OWNER + "\n(memory_owner(array), array * 2)", namespace={"array": array})
+    [(owner_in_job, doubled)] = job.receive()
+    assert owner_in_job == "mmap"  # mapped in the job, not read through a pipe
+    assert (doubled == array * 2).all() and doubled.flags.writeable
+    assert memory_owner(doubled) == "mmap"
+
+
+def test_a_job_whose_variables_cannot_load_fails_and_its_process_ends():
+    job = run("value", namespace={"value": memory_owner})  # defined in a module the job cannot import
+    assert job.state == jobmagics.JobState.Failed
+    assert "test_fork_server" in job.reason

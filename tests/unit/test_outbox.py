@@ -336,3 +336,43 @@ def test_what_waits_for_a_kernel_spills_to_disk_past_the_memory_bound():
     box.ack(5, 2000)
     assert box.unacknowledged(5) == 0
     box.close()
+
+
+def _wait_until(condition, timeout=30):
+    """Wait for another thread to reach a state (an event of its own would need hooks in the code)."""
+    done = threading.Event()
+    while not condition():
+        if done.wait(0.005) or timeout <= 0:
+            break
+        timeout -= 0.005
+    return condition()
+
+
+def test_a_kernel_reading_slower_than_the_job_writes_makes_the_job_wait(collector):
+    box = Outbox(wire.FrameWriter(collector), queue_limit=100_000)
+    written = []
+
+    def job():
+        for i in range(50):
+            box.record(1, "stdout", "%02d" % i + "x" * 9_998)
+            written.append(i)
+
+    with one_batch(box, collector):  # the sending thread is stuck in a write: nothing drains
+        producer = threading.Thread(target=job)
+        producer.start()
+        assert _wait_until(lambda: box.waiting_for_room == 1), "the job never had to wait"
+        assert len(written) <= 11  # about queue_limit bytes queued, not the 500 kB it wanted to write
+    producer.join(30)
+    assert not producer.is_alive() and len(written) == 50
+    box.close()
+    text = "".join(data for frame in collector.frames() for _s, data in records_of(frame))
+    assert [text[i * 10_000:i * 10_000 + 2] for i in range(50)] == ["%02d" % i for i in range(50)]
+
+
+def test_a_waiting_job_goes_on_when_the_stream_breaks():
+    stream = BrokenStream()
+    box = Outbox(wire.FrameWriter(stream), queue_limit=10)
+    for _ in range(5):
+        box.record(1, "stdout", "x" * 100)  # returns: the kernel is gone, nothing to wait for
+    box.close()
+    assert stream.attempts >= 1

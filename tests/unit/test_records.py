@@ -1,3 +1,4 @@
+import pytest
 import threading
 
 from jobmagics.agent.records import Record, RecordLog
@@ -48,3 +49,25 @@ def test_containers_count_towards_the_memory_bound():
         log.append(Record(i + 1, "output", list(range(100_000))))
     assert log.spilled_bytes > 0
     assert [r.data[-1] for r in log.take()] == [99_999] * 30
+
+
+def test_big_arrays_spill_out_of_band_and_come_back_equal():
+    np = pytest.importorskip("numpy")
+    log = RecordLog(memory_limit=1024)
+    array = np.arange(1_000_000, dtype=np.int64)
+    log.append(Record(1, "output", array))
+    log.append(Record(2, "stdout", "after\n"))
+    assert log.spilled_bytes >= array.nbytes
+    back = list(log.take())
+    assert [r.seq for r in back] == [1, 2]
+    assert (back[0].data == array).all() and back[0].data.flags.writeable
+    assert back[1].data == "after\n"
+
+
+def test_records_in_memory_files_count_against_their_own_limit():
+    log = RecordLog(memory_limit=1024, mapped_limit=10_000)
+    log.append(Record(1, "output", b"m" * 5_000, mapped=5_000))
+    assert log.spilled_bytes == 0  # mapped: not heap, and under the mapped limit
+    log.append(Record(2, "output", b"m" * 6_000, mapped=6_000))
+    assert log.spilled_bytes > 0  # past the mapped limit: spilled like the rest
+    assert [r.seq for r in log.take()] == [1, 2]
