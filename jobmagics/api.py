@@ -123,9 +123,9 @@ def start_on(host, work, *args, name=None, init=None, using=None, capture_names=
 
 def variables_for(code, init, namespace, using, capture_names, hidden):
     """The notebook variables a job gets: ``using`` names them, else those the code reads."""
-    capture.parse(code)
+    capture.check(code)
     if init:
-        capture.parse(init, "init code")
+        capture.check(init, "init code")
     if using is not None:
         names = [n.strip() for n in (using.split(",") if isinstance(using, str) else using) if n.strip()]
         missing = [n for n in names if n not in namespace]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import symtable
 
 from .errors import CodeSyntaxError
@@ -119,16 +120,38 @@ def _note_reads(node, bound, free):
             free.add(child.id)
 
 
+#: How many code strings' analyses are remembered (a notebook starts the same code again and again).
+CACHE_SIZE = 256
+
+
+def check(code, what="job code"):
+    """Raise CodeSyntaxError unless ``code`` parses (cheap for code seen before)."""
+    _parses(code, what)
+
+
 def free_names(code, what="job code", include_builtins=False):
     """Names ``code`` reads that it does not define itself first."""
-    tree = parse(code, what)
+    free = _names_read(code, what)
+    if include_builtins:
+        return set(free)
+    return {name for name in free if not hasattr(builtins, name)}
+
+
+# Parsing and the symbol table cost more than the rest of starting a thread job: done once per code.
+# What is kept is small (a flag, a set of names), never the syntax tree.
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _parses(code, what):
+    parse(code, what)
+    return True
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _names_read(code, what):
     bound, free = set(), set()
-    _scan_block(tree.body, bound, free)
+    _scan_block(parse(code, what).body, bound, free)
     table = symtable.symtable(code, "<%s>" % what, "exec")
     free |= _nested_global_reads(table) - bound
-    if include_builtins:
-        return free
-    return {name for name in free if not hasattr(builtins, name)}
+    return frozenset(free)
 
 
 def notebook_names(codes, user_ns, hidden=None):
@@ -137,7 +160,7 @@ def notebook_names(codes, user_ns, hidden=None):
     wanted = set()
     for code in codes:
         if code:
-            wanted |= free_names(code, include_builtins=True)  # a notebook may shadow a builtin
+            wanted |= _names_read(code, "job code")  # builtins included: a notebook may shadow one
     return {name: user_ns[name] for name in sorted(wanted)
             if name in user_ns and not name.startswith("_")
             and not (name in hidden and hidden[name] is user_ns[name])}

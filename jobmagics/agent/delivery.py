@@ -47,13 +47,15 @@ def deliver(records, outputs=None, tagger=None):
     With a ``tagger`` text lines are prefixed with the computer they came from.
     """
     outputs = [] if outputs is None else outputs
+    shown = False  # flushed only if something was shown: in a kernel a flush waits for its IO thread
     for record in records:
         stream, data = record.stream, record.data
         if tagger is not None and stream in ("stdout", "stderr", "warning"):
             data = tagger.tag(record, data)
         if stream == "output":
             outputs.append(data)
-        elif stream == "stdout":
+            continue
+        if stream == "stdout":
             sys.stdout.write(data)
         elif stream in ("stderr", "warning"):
             sys.stderr.write(data)
@@ -63,7 +65,11 @@ def deliver(records, outputs=None, tagger=None):
         elif stream == "display":
             _flush()
             show_display(data)
-    _flush()
+        else:
+            continue
+        shown = True
+    if shown:
+        _flush()
     return outputs
 
 

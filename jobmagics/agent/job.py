@@ -155,14 +155,19 @@ class Job:
         self._registry.remove(self, force=force)
 
     # ----- hosts' side -------------------------------------------------------------
-    def _set_state(self, new, reason=None) -> bool:
-        """Move to ``new``; False (and nothing changes) if the job had already finished."""
+    def _set_state(self, new, reason=None, if_legal=False) -> bool:
+        """Move to ``new``; False (and nothing changes) if the job had already finished.
+
+        An illegal transition raises RuntimeError, or with ``if_legal`` returns False.
+        """
         new = JobState(new)
         with self._cond:
             old = self._state
             if old in FINISHED or old == new:
                 return False
             if new not in TRANSITIONS[old]:
+                if if_legal:
+                    return False
                 raise RuntimeError("illegal job state transition %s -> %s" % (old, new))
             self._state = new
             now = datetime.datetime.now()
@@ -185,23 +190,23 @@ class Job:
         """Apply a state reported from elsewhere, ignoring one overtaken by a local change.
 
         (A remote "Running" may arrive after the kernel already began stopping the job.)
+        The check and the change are one step: a stop cannot come between them.
         """
-        new = JobState(new)
-        with self._cond:
-            if new not in TRANSITIONS[self._state]:
-                return False
-        return self._set_state(new, reason)
+        return self._set_state(new, reason, if_legal=True)
 
     def _begin_stop(self):
         """A host's first step of stopping: state Stopping, and the stop flag the job's code can see."""
         self._set_state(JobState.Stopping)
         self.stop_event.set()
 
-    def _record(self, stream, data, time_=None, computer=None, origin=None):
-        """Append one item to a stream (error items become JobError objects)."""
+    def _record(self, stream, data, time_=None, computer=None, origin=None, mapped=0):
+        """Append one item to a stream (error items become JobError objects).
+
+        ``mapped``: bytes of ``data`` that live in memory files rather than in this process's heap.
+        """
         if stream == "error" and isinstance(data, dict):
             data = JobError.from_record_data(data, computer or self._remote_computer(), self.name)
-        record = Record(next(self._seq), stream, data, time_, computer, origin)
+        record = Record(next(self._seq), stream, data, time_, computer, origin, mapped)
         self._log.append(record)
         if stream in ("stdout", "stderr"):
             self._keep_tail(stream, data)

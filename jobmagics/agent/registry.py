@@ -8,11 +8,10 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import threading
-import time
 import uuid
 
 from .errors import JobNotFoundError, JobStateError
-from .states import parse_state
+from .states import FINISHED, parse_state
 
 
 class JobRegistry:
@@ -20,10 +19,10 @@ class JobRegistry:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._jobs = {}  # id -> Job, insertion-ordered; children included
         self._ids = itertools.count(1)  # never reused in this registry's lifetime
         self._listeners = []
+        self._waiters = set()  # the _Waiter of each wait() under way
 
     def add_listener(self, callback):
         """``callback(event, job)`` with event "added" or "removed", outside the lock."""
@@ -55,8 +54,10 @@ class JobRegistry:
             self._add_locked(child)
 
     def _on_state(self, job, old, new):
-        with self._changed:
-            self._changed.notify_all()
+        if new in FINISHED:
+            with self._lock:
+                for waiter in self._waiters:
+                    waiter.finished(job)
 
     def __len__(self):
         return len(self._jobs)
@@ -123,20 +124,19 @@ class JobRegistry:
 
     # ----- waiting -----------------------------------------------------------------
     def wait(self, jobs, any_=False, timeout=None):
-        """Block until all (or any) of ``jobs`` finished or ``timeout`` passed; the finished ones."""
+        """Block until all (or any) of ``jobs`` finished or ``timeout`` passed; the finished ones.
+
+        Each finish is counted once as it happens (no scan of all the jobs per change).
+        """
         jobs = list(jobs)
-        deadline = None if timeout is None else time.monotonic() + timeout
-
-        def done():
-            finished = [j for j in jobs if j.finished]
-            return finished if (finished and any_) or len(finished) == len(jobs) else None
-
-        with self._changed:
-            while done() is None:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                self._changed.wait(remaining)
+        with self._lock:  # jobs finishing from here on are counted by _on_state
+            waiter = _Waiter(jobs, any_)
+            self._waiters.add(waiter)
+        try:
+            waiter.done.wait(timeout)
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
         return [j for j in jobs if j.finished]
 
     # ----- removal -----------------------------------------------------------------
@@ -173,3 +173,24 @@ class JobRegistry:
                     pass
 
 
+class _Waiter:
+    """One wait(): the jobs it still waits for; ``done`` is set when it need not wait any longer."""
+
+    __slots__ = ("pending", "count", "any_", "done")
+
+    def __init__(self, jobs, any_):
+        distinct = set(jobs)
+        self.pending = {job for job in distinct if not job.finished}
+        self.count = len(distinct)
+        self.any_ = any_
+        self.done = threading.Event()
+        self._check()
+
+    def finished(self, job):
+        if job in self.pending:
+            self.pending.discard(job)
+            self._check()
+
+    def _check(self):
+        if not self.pending or (self.any_ and len(self.pending) < self.count):
+            self.done.set()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import itertools
 import linecache
 import traceback
@@ -71,8 +72,19 @@ def run_work(work, emit):
     return value
 
 
+#: How many compiled code strings are kept (a notebook starts the same code again and again).
+COMPILE_CACHE_SIZE = 256
+
+
+@functools.lru_cache(maxsize=COMPILE_CACHE_SIZE)
+def _compiled(code, label):
+    # Compiling costs more than the rest of a small job. Code objects are immutable, so jobs running
+    # the same code share one (and its source registered once, under one file name).
+    return compile_cell(code, _register_source(code, label))
+
+
 def _run_code(code, namespace, label):
-    body, last = compile_cell(code, _register_source(code, label))
+    body, last = _compiled(code, label)
     exec(body, namespace)
     return eval(last, namespace) if last is not None else None
 

@@ -5,7 +5,7 @@ import ctypes
 import threading
 import time
 
-from . import context, rich, runner, tqdm_hook
+from . import context, rich, runner, tqdm_hook, workers
 from .runner import StopJob, outcome_of, run_work
 from .states import JobState
 
@@ -18,19 +18,22 @@ runner.INTERNAL_FILES.add(__file__)
 
 
 class _Running:
-    """Book-keeping for one job's thread."""
+    """Book-keeping for one job in its thread."""
 
-    def __init__(self, job, context_, thread):
+    __slots__ = ("job", "context", "ident", "in_user_code", "in_sink", "raised", "abandoned")
+
+    def __init__(self, job, context_):
         self.job = job
         self.context = context_
-        self.thread = thread
+        self.ident = None  # the thread running the job, once it began
         self.in_user_code = False
         self.in_sink = False
+        self.raised = False  # a StopJob was raised in the thread asynchronously
         self.abandoned = False
 
 
 class ThreadHost:
-    """Starts a job's work in a daemon thread and stops it on request.
+    """Runs a job's work in a daemon thread and stops it on request.
 
     ``sink_for(job)`` gives the callable the job's streams are written to; by
     default the job's own record log. ``before_finish(job)`` runs in the job's
@@ -38,6 +41,9 @@ class ThreadHost:
     code that checks ``stop_requested()``) and raises ``StopJob`` in the thread,
     which interrupts pure-Python loops; a thread blocked in a C call is waited
     for ``STOP_GRACE`` seconds, then abandoned and its further output dropped.
+
+    Threads are reused (:class:`~.workers.Workers`): a thread whose job ended
+    normally serves the next job; one whose job was abandoned ends with it.
     """
 
     job_type = "ThreadJob"
@@ -48,6 +54,7 @@ class ThreadHost:
         self._stop_grace = stop_grace
         self._lock = threading.Lock()
         self._running = {}
+        self._workers = workers.Workers()
 
     def start(self, job, work):
         context.install_routing()
@@ -59,7 +66,8 @@ class ThreadHost:
         def guarded_sink(stream, data):
             # A stop is taken here, before any lock of ours is held; and while the sink runs,
             # no asynchronous stop is raised in this thread (it could leave a lock held for ever).
-            if job.stop_event.is_set() and threading.current_thread() is entry.thread:
+            # Once the work returned, its error record is written, not interrupted.
+            if job.stop_event.is_set() and entry.in_user_code and threading.get_ident() == entry.ident:
                 raise StopJob()
             entry.in_sink = True
             try:
@@ -69,34 +77,42 @@ class ThreadHost:
                 entry.in_sink = False
 
         ctx = context.JobContext(guarded_sink, job.stop_event)
-        thread = threading.Thread(target=self._run, args=(job, work, ctx), daemon=True,
-                                  name="jobmagics-%s" % (job.name or "job"))
-        entry = _Running(job, ctx, thread)
+        entry = _Running(job, ctx)
         with self._lock:
             self._running[job.instance_id] = entry
         job._host = self
-        thread.start()
+        self._workers.run(lambda: self._run(entry, work))
         return job
 
-    def _run(self, job, work, ctx):
-        entry = self._running[job.instance_id]
+    def _run(self, entry, work):
+        """Run one job in this thread; True when the thread is clean for another job."""
+        job, ctx = entry.job, entry.context
+        entry.ident = threading.get_ident()
+        threading.current_thread().name = "jobmagics-%s" % (job.name or "job")
         context.bind(ctx)
-        exc = None
+        exc, began = None, False
         try:
-            try:
-                job._set_state(JobState.Running)
+            # A job stopped before its thread took it up is Stopping already: it does not begin.
+            began = job._set_state_if_legal(JobState.Running)
+            if began:
                 with self._lock:
                     entry.in_user_code = True
                 run_work(work, ctx.emit)
-            except BaseException as error:  # the job's failure is data, not ours to raise
-                exc = error
-            finally:
+        except BaseException as error:  # the job's failure is data, not ours to raise
+            exc = error
+        while True:  # until no StopJob can land in this thread any more: it may serve another job next
+            try:
                 with self._lock:
+                    # stop() raises only while in_user_code, holding this lock: once it is False here,
+                    # none comes, and one raised before that has not landed yet is cancelled.
                     entry.in_user_code = False
-        except StopJob as late_stop:  # an asynchronous stop that landed after the work
-            exc = exc or late_stop
+                    if entry.raised:
+                        _raise_in_thread(entry.ident, None)
+                break
+            except StopJob as late_stop:  # it landed before it could be cancelled
+                exc = exc or late_stop
         try:
-            state, reason, error_record = outcome_of(exc, job.stop_event.is_set())
+            state, reason, error_record = outcome_of(exc, job.stop_event.is_set() or not began)
             if error_record is not None:
                 ctx.record("error", error_record)
             self._finish(job, state, reason)
@@ -104,6 +120,7 @@ class ThreadHost:
             context.bind(None)
             with self._lock:
                 self._running.pop(job.instance_id, None)
+        return not entry.abandoned  # an abandoned job's thread may hold anything: it ends
 
     def _finish(self, job, state, reason):
         if self._before_finish is not None:
@@ -116,21 +133,23 @@ class ThreadHost:
         if entry is None or job.finished:
             return
         job._begin_stop()
-        if entry.thread is threading.current_thread():
+        if entry.ident == threading.get_ident():
             return  # a job stopping itself ends at its next write, or when its code checks stop_requested()
         # Code that writes stops at its next write; a loop that never writes gets StopJob raised in it.
         deadline = time.monotonic() + self._stop_grace
-        entry.thread.join(COOPERATIVE_WAIT)
-        while entry.thread.is_alive() and time.monotonic() < deadline:
+        job.wait(COOPERATIVE_WAIT)
+        while not job.finished and time.monotonic() < deadline:
             with self._lock:
-                if entry.in_user_code and not entry.in_sink and entry.thread.ident is not None:
-                    _raise_in_thread(entry.thread.ident, StopJob)
-            entry.thread.join(min(COOPERATIVE_WAIT, max(0.0, deadline - time.monotonic())))
-        if entry.thread.is_alive():
+                if entry.in_user_code and not entry.in_sink and entry.ident is not None:
+                    entry.raised = True
+                    _raise_in_thread(entry.ident, StopJob)
+            job.wait(min(COOPERATIVE_WAIT, max(0.0, deadline - time.monotonic())))
+        if not job.finished:
             entry.abandoned = True
             job._set_state(JobState.Stopped, "stopped; its thread was blocked in a call and was abandoned")
 
 
 def _raise_in_thread(ident, exc_type):
-    """Raise ``exc_type`` in thread ``ident`` at its next Python instruction."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
+    """Raise ``exc_type`` in thread ``ident`` at its next Python instruction (None: cancel a pending one)."""
+    exc = ctypes.py_object(exc_type) if exc_type is not None else None  # NULL cancels
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), exc)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import mmap
 import threading
 
 from ..agent import serialize, wire
@@ -44,10 +45,10 @@ class AgentLink:
 
     def handshake(self, greeting=None):
         """Read the agent's HELLO (after sending ``greeting``, for an agent that waits to be greeted)."""
-        self.writer = wire.FrameWriter(self.transport.writer)
+        self.writer = wire.FrameWriter(self.transport.writer, self.transport.fd_channel)
         if greeting is not None:
             self.writer.send(wire.HELLO, dict(greeting, acked=self.pending_acks))
-        frame = wire.read_frame(self.transport.reader)
+        frame = wire.read_frame(self.transport.reader, self.transport.fd_channel)
         if frame is not None and frame.kind == wire.ERROR:
             raise AgentStartError((frame.control or {}).get("error", "the agent refused the connection"))
         if frame is None or frame.kind != wire.HELLO:
@@ -131,7 +132,7 @@ class AgentLink:
         try:
             while True:
                 try:
-                    frame = wire.read_frame(transport.reader)
+                    frame = wire.read_frame(transport.reader, transport.fd_channel)
                 except (EOFError, OSError, ValueError, wire.ProtocolError):
                     frame = None
                 if frame is None:
@@ -166,13 +167,15 @@ class AgentLink:
             if seq <= self.applied.get(link_id, 0):
                 continue  # sent again after a reconnection, and already here: exactly once
             self.applied[link_id] = seq
+            mapped = 0
             if stream == "output":
+                mapped = sum(len(frame.buffers[i]) for i in data["buffers"] if isinstance(frame.buffers[i], mmap.mmap))
                 data, stream = _decode_output(data, frame.buffers)
             elif stream == "unshippable":
                 data, stream = serialize.Unshippable(*data), "output"
                 job._record("warning", "an output object of type %s could not be sent back: %s\n"
                             % (data.type_name, data.reason), stamp, computer)
-            job._record(stream, data, stamp, computer, origin=seq)
+            job._record(stream, data, stamp, computer, origin=seq, mapped=mapped)
 
 
 def _decode_output(description, buffers):

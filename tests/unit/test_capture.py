@@ -40,3 +40,21 @@ def test_code_that_does_not_parse_is_one_line_error():
 ])
 def test_compound_statements_bind_in_execution_order(code, expected):
     assert free_names(code) == expected
+
+
+def test_analyses_are_remembered_but_every_caller_gets_its_own_set():
+    from jobmagics import capture
+
+    first = free_names("alpha + beta_remembered")
+    first.add("changed by a caller")
+    hits = capture._names_read.cache_info().hits
+    assert free_names("alpha + beta_remembered") == {"alpha", "beta_remembered"}
+    assert capture._names_read.cache_info().hits == hits + 1
+
+
+def test_code_that_does_not_parse_fails_every_time_and_names_what_it_was():
+    from jobmagics import capture
+
+    for what in ("job code", "init code", "job code"):
+        with pytest.raises(CodeSyntaxError, match="%s does not parse" % what):
+            capture.check("1 +", what)

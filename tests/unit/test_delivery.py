@@ -98,3 +98,24 @@ def test_collapse():
     assert collapse(several) is several
     assert collapse([[1, 2]]) == [1, 2]  # one list is that list, not a list of one list
     assert collapse([None]) is None
+
+
+class CountingStream:
+    def __init__(self):
+        self.written, self.flushes = [], 0
+
+    def write(self, text):
+        self.written.append(text)
+
+    def flush(self):
+        self.flushes += 1
+
+
+def test_streams_are_flushed_only_when_something_was_shown(monkeypatch):
+    out, err = CountingStream(), CountingStream()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    deliver(records(("output", 1), ("progress", {"percent": 50.0})))
+    assert (out.flushes, err.flushes) == (0, 0)  # in a kernel each flush waits for the IO thread
+    deliver(records(("output", 1), ("stdout", "text\n")))
+    assert out.written == ["text\n"] and (out.flushes, err.flushes) == (1, 1)

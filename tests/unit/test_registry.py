@@ -77,3 +77,79 @@ def test_wait_all_any_and_timeout():
     assert reg.wait([a, b], timeout=0.01) == [a]
     b._set_state(JobState.Failed)
     assert reg.wait([a, b]) == [a, b]
+
+
+def test_wait_for_many_jobs_finishing_in_another_thread_in_any_order():
+    import random
+    import threading
+
+    reg = JobRegistry()
+    jobs = [add(reg) for _ in range(300)]
+    order = list(jobs)
+    random.Random(1).shuffle(order)
+
+    def finish_all():
+        for job in order:
+            finish(job, random.choice([JobState.Completed, JobState.Failed, JobState.Stopped]))
+
+    worker = threading.Thread(target=finish_all)
+    worker.start()
+    assert reg.wait(jobs + jobs[:5], timeout=30) == jobs + jobs[:5]  # a job named twice counts once
+    worker.join()
+    assert not reg._waiters  # a finished wait leaves nothing behind
+
+
+def test_wait_any_returns_when_one_finishes_and_a_timed_out_wait_leaves_nothing_behind():
+    import threading
+
+    reg = JobRegistry()
+    a, b = add(reg), add(reg)
+    assert reg.wait([a, b], any_=True, timeout=0.01) == []
+    assert not reg._waiters
+    timer = threading.Timer(0.05, finish, args=(b,))
+    timer.start()
+    assert reg.wait([a, b], any_=True, timeout=30) == [b]
+    timer.join()
+    assert reg.wait([]) == [] and reg.wait([], any_=True) == []
+
+
+def test_a_job_removed_while_waited_for_still_ends_the_wait():
+    import threading
+
+    reg = JobRegistry()
+    job = add(reg)
+    job._set_state(JobState.Running)
+
+    def stop_and_remove():
+        job._set_state(JobState.Stopped)
+        reg.remove(job)
+
+    timer = threading.Timer(0.05, stop_and_remove)
+    timer.start()
+    assert reg.wait([job], timeout=30) == [job]
+    timer.join()
+
+
+def test_waiting_for_n_jobs_looks_at_each_job_a_bounded_number_of_times():
+    import threading
+    import time
+
+    looks = [0]
+
+    class CountingJob(Job):
+        @property
+        def finished(self):
+            looks[0] += 1
+            return super().finished
+
+    reg = JobRegistry()
+    jobs = [reg.add(CountingJob("pass", "ThreadJob")) for _ in range(1000)]
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(reg.wait(jobs, timeout=60)))
+    waiter.start()
+    for job in jobs:
+        finish(job)
+        time.sleep(0.0001)  # let the waiter look
+    waiter.join()
+    assert len(result[0]) == 1000
+    assert looks[0] <= 4 * len(jobs)  # not a scan of every job per change

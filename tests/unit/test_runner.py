@@ -195,3 +195,21 @@ def test_outcome_of_an_exception_is_failed_even_if_a_stop_was_requested():
 
 def test_stopjob_is_not_an_exception_job_code_catches():
     assert not issubclass(StopJob, Exception) and issubclass(StopJob, BaseException)
+
+
+def test_the_same_code_is_compiled_once_and_each_run_gets_its_own_namespace():
+    from jobmagics.agent import runner
+
+    code = "value = value + 1\nvalue  # compiled once"
+    assert run_work(Work(code=code, namespace={"value": 1}), lambda v: None) == 2
+    hits = runner._compiled.cache_info().hits
+    assert run_work(Work(code=code, namespace={"value": 10}), lambda v: None) == 11
+    assert runner._compiled.cache_info().hits == hits + 1
+
+
+def test_a_failure_of_code_run_before_still_shows_its_lines(as_host):
+    code = "x = 1\nraise ValueError('again')"
+    for _ in range(2):
+        exc, _ = _failure(Work(code=code))
+        text = describe_exception(exc)["traceback"]
+        assert "raise ValueError('again')" in text
