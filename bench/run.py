@@ -1,11 +1,13 @@
 """jobmagics against plain-Python floors, measured side by side in one run.
 
-    .venv/bin/python bench/run.py [--quick] [--json FILE]
+    .venv/bin/python bench/run.py [--quick] [--json FILE] [--only local,ssh,kernel]
 
 Each metric runs its jobmagics case and its floor alternately, after a
 warm-up, and reports medians and their ratio. Times are never asserted: this
 is a measurement, kept in docs/performance.md with the machine it ran on.
-Metrics that need an SSH server or a kernel are not measured here yet.
+Three groups: ``local`` (here), ``ssh`` (bench/ssh_metrics.py: sessions to an
+OpenSSH server on loopback, skipped with the reason when there is none) and
+``kernel`` (bench/kernel_metrics.py: a real IPython kernel).
 """
 from __future__ import annotations
 
@@ -118,12 +120,8 @@ METRICS = [
 ]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions and a smaller array (for CI)")
-    parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
-    args = parser.parse_args(argv)
-    repeat = 3 if args.quick else 7
+def local_rows(quick):
+    repeat = 3 if quick else 7
     rows = []
     for name, case, floor_name, floor, target in METRICS:
         case(), floor()  # warm-up
@@ -136,25 +134,111 @@ def main(argv=None):
         t_case, t_floor = statistics.median(times[case]), statistics.median(times[floor])
         rows.append({"metric": name, "jobmagics_s": t_case, "floor": floor_name, "floor_s": t_floor,
                      "ratio": t_case / t_floor, "target": target})
-    size = (16 if args.quick else 256) * 1024 * 1024
+    size = (16 if quick else 256) * 1024 * 1024
     through_a_job, copy_floor, pool_floor = array_roundtrip(size)
     through_a_job(), copy_floor()
     t_job, t_copy = _median_time(through_a_job, repeat), _median_time(copy_floor, repeat)
-    t_pool = _median_time(pool_floor, 1 if args.quick else 3)
+    t_pool = _median_time(pool_floor, 1 if quick else 3)
     rows.append({"metric": "%d MB NumPy array into a process job and back" % (size >> 20), "jobmagics_s": t_job,
                  "floor": "ndarray.copy() (ProcessPoolExecutor: %.3f s)" % t_pool, "floor_s": t_copy,
                  "ratio": t_job / t_copy, "target": "≥ 2 GB/s effective",
                  "effective_gb_s": 2 * size / t_job / 1e9})
+    return rows
+
+
+def _ssh_rows(quick):
+    import ssh_metrics
+
+    reason = ssh_metrics.skip_reason()
+    if reason:
+        raise _Skipped(reason)
+    return ssh_metrics.run(quick)
+
+
+def _kernel_rows(quick):
+    try:
+        import kernel_metrics
+        import ipykernel  # noqa: F401
+        import jupyter_client  # noqa: F401
+    except ImportError as exc:
+        raise _Skipped("no kernel to drive here: %s" % exc) from None
+    return kernel_metrics.run(quick)
+
+
+class _Skipped(Exception):
+    """A group of metrics that cannot run on this machine; the message says why."""
+
+
+GROUPS = {"local": local_rows, "ssh": _ssh_rows, "kernel": _kernel_rows}
+
+
+def _seconds(value):
+    return "%10.4f s" % value if value is not None else "%12s" % "—"
+
+
+def format_row(row):
+    """One line of the table, whatever the group: times, or what the row measures instead."""
+    if "delta_mb" in row:  # memory: the growth is the measure, the floor the RSS before
+        runs = " (runs: %s)" % ", ".join("%+.0f MB" % d for d in row["delta_mb_runs"]) if "delta_mb_runs" in row else ""
+        job = "; job process peak %.0f MB" % row["job_process_rss_peak_mb"] if row.get("job_process_rss_peak_mb") else ""
+        return "%-52s %+9.1f MB %9.0f MB %9s  %s  (%.0f MB peak%s%s; %d of %d bytes received in %.1f s)" % (
+            row["metric"], row["delta_mb"], row["rss_before_mb"], "—", row["target"], row["rss_peak_mb"], runs, job,
+            row["received_bytes"], row["written_bytes"], row["jobmagics_s"])
+    if "p90_ms" in row:  # latency: p90 against the idle p90
+        return "%-52s %9.1f ms %9.1f ms %8.1f×  %s  (p50 %.1f ms, idle p50 %.1f ms; %.0f widget msgs/s)" % (
+            row["metric"], row["p90_ms"], row["floor_p90_ms"], row["ratio"], row["target"], row["p50_ms"],
+            row["floor_p50_ms"], row["comm_msgs_per_s"])
+    extra = ""
+    if "effective_gb_s" in row:
+        extra = "  (%.2f GB/s)" % row["effective_gb_s"]
+    if "throughput_mb_s" in row:
+        extra = "  (%.0f MB/s against %.0f MB/s: %.2f× the throughput)" % (
+            row["throughput_mb_s"], row["floor_throughput_mb_s"], row["throughput_ratio"])
+    if "roundtrip_floor_s" in row:
+        extra = "  (%s: %.4f s" % (row["roundtrip_floor"], row["roundtrip_floor_s"])
+        if row.get("floor_without_rc_s"):
+            extra += "; the floor less the remote shell's rc files, about %.4f s: %.3f×" % (
+                row["floor_without_rc_s"], row["ratio_without_rc"])
+        extra += ")"
+    return "%-52s %s %s %8.3f×  %s%s" % (row["metric"], _seconds(row["jobmagics_s"]), _seconds(row["floor_s"]),
+                                         row["ratio"], row["target"], extra)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes (for CI)")
+    parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    parser.add_argument("--only", metavar="GROUPS", default=",".join(GROUPS),
+                        help="comma-separated groups to run, of %s (default: all)" % ", ".join(GROUPS))
+    args = parser.parse_args(argv)
+    groups = [g.strip() for g in args.only.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        parser.error("unknown group %s: use %s" % (", ".join(unknown), ", ".join(GROUPS)))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # ssh_metrics, kernel_metrics
+    rows, skipped, seconds = [], {}, {}
+    for group in groups:
+        start = time.perf_counter()
+        try:
+            group_rows = GROUPS[group](args.quick)
+        except _Skipped as exc:
+            skipped[group] = str(exc)
+            continue
+        seconds[group] = time.perf_counter() - start
+        rows += [dict(row, group=group) for row in group_rows]
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     print("machine: %(platform)s, %(cpus)s CPUs, Python %(python)s" % machine)
-    print("%-46s %12s %12s %9s  %s" % ("metric", "jobmagics", "floor", "ratio", "target"))
+    print("%-52s %12s %12s %9s  %s" % ("metric", "jobmagics", "floor", "ratio", "target"))
     for row in rows:
-        extra = " (%.2f GB/s)" % row["effective_gb_s"] if "effective_gb_s" in row else ""
-        print("%-46s %10.4f s %10.4f s %8.2f×  %s%s" % (row["metric"], row["jobmagics_s"], row["floor_s"],
-                                                       row["ratio"], row["target"], extra))
+        print(format_row(row))
+    for group, reason in skipped.items():
+        print("%-52s skipped: %s" % ("(%s metrics)" % group, reason))
+    if seconds:
+        print("time: %s" % ", ".join("%s %.0f s" % kv for kv in seconds.items()))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine, "quick": args.quick, "rows": rows}, fh, indent=2)
+            json.dump({"machine": machine, "quick": args.quick, "rows": rows, "skipped": skipped,
+                       "seconds": seconds}, fh, indent=2)
 
 
 if __name__ == "__main__":
