@@ -23,6 +23,10 @@ class ViewUpdater:
 
     def mark_dirty(self, view):
         """Ask for ``view`` to be redrawn soon; cheap, callable from any thread."""
+        if view in self._dirty:
+            # Already waiting to be drawn, and its drawing reads the job after this change:
+            # the common case of a chatty job costs no lock and no wake-up.
+            return
         with self._cond:
             self._dirty[view] = None
             self._start_locked()

@@ -100,8 +100,9 @@ class JobView(widgets.VBox):
                            layout=widgets.Layout(align_items="center", grid_gap="12px"))
         super().__init__([top, self.progress_box, self.tail, buttons, self.message, self.received], **kwargs)
         self.add_class("jobmagics-job")
-        job.add_state_callback(lambda *_: updater().mark_dirty(self))
-        job.add_record_callback(lambda *_: updater().mark_dirty(self))
+        mark_dirty = updater().mark_dirty
+        job.add_state_callback(lambda *_: mark_dirty(self))
+        job.add_record_callback(lambda *_: mark_dirty(self))
         self.redraw()
         updater().tick(self, on=not job.finished)
 
@@ -194,10 +195,11 @@ class JobTableView(widgets.VBox):
         if job.instance_id in self._watched:
             return
         self._watched.add(job.instance_id)
-        job.add_state_callback(lambda *_: updater().mark_dirty(self))
-        job.add_record_callback(lambda *_: updater().mark_dirty(self))
+        mark_dirty = updater().mark_dirty
+        job.add_state_callback(lambda *_: mark_dirty(self))
+        job.add_record_callback(lambda *_: mark_dirty(self))
         for child in job.child_jobs:
-            child.add_state_callback(lambda *_: updater().mark_dirty(self))
+            child.add_state_callback(lambda *_: mark_dirty(self))
 
     def _on_registry(self, event, job):
         if event == "added":

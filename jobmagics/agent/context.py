@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
+import time
 import types
 import warnings
 
@@ -34,21 +35,62 @@ def _shared_state():
 _state = _shared_state()
 
 
+#: A partial line waits at most this long (checked at the next write) and this big before it is recorded.
+PARTIAL_LINE_DELAY = 0.2
+PARTIAL_LINE_CHARS = 8192
+
+
 class JobContext:
-    """What a running job writes to: ``sink(stream, data)`` records one item."""
+    """What a running job writes to: ``sink(stream, data)`` records one item.
+
+    Text is recorded a line at a time: ``print("a", b)`` makes four writes and
+    one record. A partial line is recorded when its line ends, at ``flush()``,
+    before any other record, when the job ends, or at a write after
+    ``PARTIAL_LINE_DELAY`` -- as a line-buffered terminal would show it.
+    """
 
     def __init__(self, sink, stop_event=None):
         self.sink = sink
         self.stop_event = stop_event or threading.Event()
+        self._pending_stream = None
+        self._pending = []
+        self._pending_chars = 0
+        self._pending_since = 0.0
 
     def write(self, stream, text):
-        if text:
+        if not text:
+            return
+        if stream != self._pending_stream:
+            self.flush_text()
+        if "\n" not in text and self._pending_chars + len(text) < PARTIAL_LINE_CHARS:
+            if not self._pending:
+                self._pending_stream, self._pending_since = stream, time.monotonic()
+            elif time.monotonic() - self._pending_since >= PARTIAL_LINE_DELAY:
+                self._pending.append(text)
+                self.flush_text()
+                return
+            self._pending.append(text)
+            self._pending_chars += len(text)
+            return
+        if self._pending:
+            self._pending.append(text)
+            text = "".join(self._pending)
+            self._pending, self._pending_chars, self._pending_stream = [], 0, None
+        self.sink(stream, text)
+
+    def flush_text(self):
+        """Record the partial line held back, if any."""
+        if self._pending:
+            stream, text = self._pending_stream, "".join(self._pending)
+            self._pending, self._pending_chars, self._pending_stream = [], 0, None
             self.sink(stream, text)
 
     def emit(self, obj):
+        self.flush_text()
         self.sink("output", obj)
 
     def record(self, stream, data):
+        self.flush_text()
         self.sink(stream, data)
 
 
@@ -86,8 +128,11 @@ class RoutingStream(io.TextIOBase):
             self.write(line)
 
     def flush(self):
-        if current() is None:
+        ctx = current()
+        if ctx is None:
             self.target.flush()
+        else:
+            ctx.flush_text()
 
     def isatty(self):
         return current() is None and self.target.isatty()

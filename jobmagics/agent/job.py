@@ -49,8 +49,8 @@ class Job:
         self._record_callbacks = []
         self._drain_callbacks = []
         self._activity = 0  # bumped on every record and state change, for streaming waits
-        self._tail = collections.deque()  # (stream, text) of the latest output, for views
-        self._tail_chars = 0
+        self._tail = collections.deque(maxlen=TAIL_LINES)  # (stream, line): the latest whole lines, for views
+        self._tail_partial = ("stdout", "")  # the line being written
         self.last_progress = None  # the latest progress record's data, for views
 
     # ----- reading -----------------------------------------------------------------
@@ -220,29 +220,27 @@ class Job:
             callback(self, record)
 
     def _keep_tail(self, stream, text):
+        # Whole lines, split once as they come: a view redrawing the tail costs nothing per write.
         with self._cond:
-            self._tail.append((stream, text[-TAIL_CHARS:]))
-            self._tail_chars += len(self._tail[-1][1])
-            while self._tail_chars > TAIL_CHARS and len(self._tail) > 1:
-                self._tail_chars -= len(self._tail.popleft()[1])
+            partial_stream, partial = self._tail_partial
+            if partial and partial_stream != stream:  # the other stream's unfinished line ends here
+                self._tail.append((partial_stream, partial))
+                partial = ""
+            pieces = (partial + text).split("\n")
+            for line in pieces[-TAIL_LINES - 1:-1]:
+                self._tail.append((stream, line[-TAIL_CHARS:]))
+            self._tail_partial = (stream, pieces[-1][-TAIL_CHARS:])
 
     def tail(self, lines=TAIL_LINES):
-        """The last ``lines`` lines the job wrote to stdout/stderr, as (stream, line) pairs.
+        """The last ``lines`` (at most TAIL_LINES) lines the job wrote to stdout/stderr, as (stream, line) pairs.
 
         Kept apart from the streams: receiving does not clear it.
         """
         with self._cond:
-            chunks = list(self._tail)
-        out = []
-        for stream, text in chunks:
-            pieces = text.split("\n")
-            if out and out[-1][0] == stream and not out[-1][1].endswith("\n"):
-                first = pieces.pop(0)
-                out[-1] = (stream, out[-1][1] + first + ("\n" if pieces else ""))
-            out += [(stream, p + "\n") for p in pieces[:-1]]
-            if pieces and pieces[-1]:
-                out.append((stream, pieces[-1]))
-        return [(stream, line.rstrip("\n")) for stream, line in out[-lines:]]
+            out = list(self._tail)
+            if self._tail_partial[1]:
+                out.append(self._tail_partial)
+        return out[-lines:] if lines > 0 else []
 
     def _remote_computer(self):
         return None if self.location == "localhost" else self.location

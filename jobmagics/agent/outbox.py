@@ -9,6 +9,11 @@ from .records import approximate_size
 from .spool import Spool
 
 
+#: Seconds records wait for more to join their frame, and the bytes that send them sooner.
+BATCH_DELAY = 0.02
+BATCH_BYTES = 64 * 1024
+
+
 def _item_seq(item):
     return item[5]
 
@@ -30,13 +35,22 @@ class Outbox:
     kernel is attached, and on ``attach`` sends again what that kernel has not
     applied yet: after any disconnection nothing is lost and nothing doubled.
 
+    Batching: records wait up to ``batch_delay`` (or until ``batch_bytes`` are
+    queued) for more to join their frame -- a job printing a line a millisecond
+    costs a frame per 20 ms, not a frame per line. A state change, a reply or
+    ``flush`` sends at once.
+
     Flow control: while more than ``queue_limit`` bytes of records wait for a
     kernel that reads slower than the jobs write, a job's next record waits
     for room -- the agent's memory stays bounded, as a full pipe would make it.
     """
 
-    def __init__(self, writer=None, durable=False, spool_limit=8 * 1024 * 1024, queue_limit=8 * 1024 * 1024):
+    def __init__(self, writer=None, durable=False, spool_limit=8 * 1024 * 1024, queue_limit=8 * 1024 * 1024,
+                 batch_delay=BATCH_DELAY, batch_bytes=BATCH_BYTES):
         self._writer = writer
+        self.batch_delay = batch_delay
+        self.batch_bytes = batch_bytes
+        self._urgent = False  # something queued must go now: a state change, a reply, a flush
         self.durable = durable
         self.spool_limit = spool_limit  # memory for unacknowledged records per job; the rest goes to disk
         self.queue_limit = queue_limit
@@ -140,11 +154,17 @@ class Outbox:
             self._items.append(item)
             if item[0] == "record":
                 self._queued_bytes += _item_size(item)
+            else:
+                self._urgent = True
             self._idle.clear()
-            self._cond.notify()
+            if len(self._items) == 1 or self._urgent or self._queued_bytes >= self.batch_bytes:
+                self._cond.notify()  # else the sending thread is already awake, gathering a batch
 
     def flush(self, timeout=None):
         """Block until everything queued so far has been written."""
+        with self._cond:
+            self._urgent = True
+            self._cond.notify()
         return self._idle.wait(timeout)
 
     def close(self):
@@ -166,7 +186,9 @@ class Outbox:
                     self._taken_locked()
                     self._idle.set()
                     return
+                self._gather_locked()
                 items, self._items = self._items, []
+                self._urgent = False
                 self._taken_locked()
                 writer = self._writer
             if self.durable:
@@ -183,6 +205,16 @@ class Outbox:
                     self._taken_locked()
                 self._idle.set()
                 return
+
+    def _gather_locked(self):
+        """Give records a moment to gather into one frame (nothing urgent queued, room left)."""
+        deadline = time.monotonic() + self.batch_delay
+        while not (self._urgent or self._closed or self._writer is None
+                   or self._queued_bytes >= self.batch_bytes):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._cond.wait(remaining)
 
     def _keep_unacked(self, items):
         with self._cond:

@@ -112,6 +112,7 @@ class ThreadHost:
             except StopJob as late_stop:  # it landed before it could be cancelled
                 exc = exc or late_stop
         try:
+            ctx.flush_text()  # a last line without its newline
             state, reason, error_record = outcome_of(exc, job.stop_event.is_set() or not began)
             if error_record is not None:
                 ctx.record("error", error_record)

@@ -119,7 +119,7 @@ def test_writelines_flush_and_isatty_follow_the_thread():
         return stream.isatty()
 
     assert in_job(JobContext(sink), job) is False
-    assert sink.items == [("stdout", "a"), ("stdout", "b\n")]
+    assert sink.items == [("stdout", "ab\n")]  # one line, one record
     stream.writelines(["c", "d"])
     assert target.getvalue() == "cd"
     assert stream.writable() and stream.encoding == getattr(target, "encoding", "utf-8")
@@ -154,7 +154,7 @@ def test_install_routing_routes_print_and_is_idempotent():
         assert sys.stdout is routed_out and sys.stderr.target is err
         in_job(JobContext(sink), job)
         print("from the cell")
-    assert sink.items == [("stdout", "from the job"), ("stdout", "\n"), ("stderr", "job error"), ("stderr", "\n")]
+    assert sink.items == [("stdout", "from the job\n"), ("stderr", "job error\n")]
     assert out.getvalue() == "from the cell\n" and err.getvalue() == ""
 
 
@@ -265,3 +265,30 @@ def test_importing_again_keeps_the_shared_state():
     state = sys.modules[context._STATE_MODULE]
     assert importlib.import_module("jobmagics.agent.context") is context
     assert context._shared_state() is state
+
+
+def test_text_is_recorded_a_line_at_a_time_and_partial_lines_in_order():
+    sink = Sink()
+    ctx = JobContext(sink)
+    for piece in ("noise", " ", "1", "\n", "two\nthree"):
+        ctx.write("stdout", piece)
+    assert sink.items == [("stdout", "noise 1\n"), ("stdout", "two\nthree")]
+    ctx.write("stdout", "partial")
+    ctx.write("stderr", "err\n")  # the other stream: the partial line goes first
+    ctx.write("stdout", "more")
+    ctx.emit(42)  # any other record: the partial line goes first
+    ctx.write("stdout", "last")
+    ctx.flush_text()
+    assert sink.items[2:] == [("stdout", "partial"), ("stderr", "err\n"), ("stdout", "more"),
+                              ("output", 42), ("stdout", "last")]
+
+
+def test_a_partial_line_is_recorded_once_it_waited_or_grew(monkeypatch):
+    sink = Sink()
+    ctx = JobContext(sink)
+    ctx.write("stdout", "x" * context.PARTIAL_LINE_CHARS)
+    assert sink.items == [("stdout", "x" * context.PARTIAL_LINE_CHARS)]
+    monkeypatch.setattr(context, "PARTIAL_LINE_DELAY", 0.0)
+    ctx.write("stdout", ".")
+    ctx.write("stdout", ".")  # a progress dot after the delay: shown without waiting for the line
+    assert sink.items[1:] == [("stdout", "..")]

@@ -91,3 +91,27 @@ def test_activity_counter_wakes_streaming_waits():
     assert job.wait_for_activity(seen, timeout=0.01) is False
     job._record("stdout", "x")
     assert job.wait_for_activity(seen, timeout=0) is True
+
+
+def test_tail_is_the_last_whole_lines_and_the_line_being_written():
+    job = make_job()
+    for i in range(30):
+        job._record("stdout", "line %d" % i)
+        job._record("stdout", "\n")  # print() writes the text and the newline apart
+    job._record("stdout", "half a li")
+    job._record("stdout", "ne")
+    assert job.tail(3) == [("stdout", "line 28"), ("stdout", "line 29"), ("stdout", "half a line")]
+    assert len(job.tail()) == 12
+
+
+def test_tail_keeps_streams_apart_and_long_lines_short():
+    from jobmagics.agent.job import TAIL_CHARS
+
+    job = make_job()
+    job._record("stdout", "no newline yet")
+    job._record("stderr", "warning\n")
+    job._record("stdout", "x" * (3 * TAIL_CHARS) + "\nend")
+    assert job.tail() == [("stdout", "no newline yet"), ("stderr", "warning"),
+                          ("stdout", "x" * TAIL_CHARS), ("stdout", "end")]
+    job.receive()
+    assert job.tail(1) == [("stdout", "end")]  # receiving does not clear it

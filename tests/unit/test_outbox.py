@@ -376,3 +376,23 @@ def test_a_waiting_job_goes_on_when_the_stream_breaks():
         box.record(1, "stdout", "x" * 100)  # returns: the kernel is gone, nothing to wait for
     box.close()
     assert stream.attempts >= 1
+
+
+def test_records_written_one_by_one_gather_into_one_frame_until_a_state_change(collector):
+    box = Outbox(wire.FrameWriter(collector), batch_delay=60)  # only something urgent ends the gathering
+    for i in range(100):
+        box.record(1, "stdout", "line %d\n" % i)
+    box.state(1, JobState.Completed, None)
+    assert box.flush(30)
+    box.close()
+    frames = collector.frames(skip_primer=False)
+    assert [f.kind for f in frames] == [wire.RECORDS, wire.STATE]
+    assert records_of(frames[0]) == [("stdout", "".join("line %d\n" % i for i in range(100)))]
+
+
+def test_flush_sends_a_gathering_batch_at_once(collector):
+    box = Outbox(wire.FrameWriter(collector), batch_delay=60)
+    box.record(1, "stdout", "now\n")
+    assert box.flush(30)
+    assert [records_of(f) for f in collector.frames(skip_primer=False)] == [[("stdout", "now\n")]]
+    box.close()
