@@ -62,6 +62,8 @@ class Outbox:
         self._items = []
         self._seqs = {}  # job id -> last sequence number given
         self._unacked = {}  # job id -> Spool of records sent but not acknowledged (durable only)
+        self._in_flight = []  # records being sent, kept once sent (durable: counted as unacknowledged)
+        self._acked = {}  # job id -> the highest sequence number the kernel acknowledged
         self._closed = False
         self._idle = threading.Event()
         self._idle.set()
@@ -124,6 +126,7 @@ class Outbox:
     def ack(self, job_id, seq):
         """The kernel's user received everything of ``job_id`` up to ``seq``: forget it."""
         with self._cond:
+            self._acked[job_id] = max(seq, self._acked.get(job_id, 0))
             spool = self._unacked.get(job_id)
             if spool is not None:
                 spool.drop_through(seq)
@@ -134,7 +137,7 @@ class Outbox:
         with self._cond:
             spool = self._unacked.get(job_id)
             return (len(spool) if spool is not None else 0) + sum(
-                1 for item in self._items if item[0] == "record" and item[1] == job_id)
+                1 for item in self._items + self._in_flight if item[0] == "record" and item[1] == job_id)
 
     def state(self, job_id, state, reason):
         self._put(("state", job_id, str(state), reason))
@@ -191,12 +194,13 @@ class Outbox:
                 self._urgent = False
                 self._taken_locked()
                 writer = self._writer
-            if self.durable:
-                self._keep_unacked(items)
+                if self.durable:
+                    self._in_flight = items
             try:
                 self._send(items, writer)
             except OSError:
                 if self.durable:  # the kernel went away: what it missed is kept for the next one
+                    self._keep_unacked(items)
                     self.detach()
                     continue
                 with self._cond:  # the kernel is gone: nobody to send to, and nobody to wait for
@@ -205,6 +209,8 @@ class Outbox:
                     self._taken_locked()
                 self._idle.set()
                 return
+            if self.durable:  # kept once sent: a big result reaches the kernel before it reaches the disk
+                self._keep_unacked(items)
 
     def _gather_locked(self):
         """Give records a moment to gather into one frame (nothing urgent queued, room left)."""
@@ -219,10 +225,11 @@ class Outbox:
     def _keep_unacked(self, items):
         with self._cond:
             self._keep_unacked_locked(items)
+            self._in_flight = []
 
     def _keep_unacked_locked(self, items):
         for item in items:
-            if item[0] == "record":
+            if item[0] == "record" and item[5] > self._acked.get(item[1], 0):
                 if item[1] not in self._unacked:
                     self._unacked[item[1]] = self._new_spool()
                 self._unacked[item[1]].append(item)

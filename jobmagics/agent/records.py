@@ -99,20 +99,29 @@ class RecordLog:
         return self._file_size
 
     def append(self, record: Record) -> None:
+        size = max(0, approximate_size(record.data) - record.mapped)
         with self._lock:
+            # Past a bound, what came before goes to disk; the newest record stays. Memory is bounded
+            # by the limits plus one record, and a big result is not written out and read back
+            # just before its user receives it.
+            if self._memory and (self._memory_bytes + size > self.memory_limit
+                                 or self._mapped_bytes + record.mapped > self.mapped_limit):
+                self._spill()
             self._memory.append(record)
             self._count += 1
-            self._memory_bytes += max(0, approximate_size(record.data) - record.mapped)
+            self._memory_bytes += size
             self._mapped_bytes += record.mapped
-            if self._memory_bytes > self.memory_limit or self._mapped_bytes > self.mapped_limit:
-                self._spill()
 
     def _spill(self) -> None:
-        spillable, keep = _picklable(self._memory)
-        if spillable:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="jobmagics-log-")
-            self._file_size += _write_chunk(self._file, [r.as_tuple() for r in spillable])
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="jobmagics-log-")
+        try:
+            self._file_size += _write_chunk(self._file, [r.as_tuple() for r in self._memory])
+            keep = []
+        except Exception:  # something does not pickle (a thread job's live object): it stays here
+            spillable, keep = _picklable(self._memory)
+            if spillable:
+                self._file_size += _write_chunk(self._file, [r.as_tuple() for r in spillable])
         self._memory = keep
         self._memory_bytes = sum(approximate_size(r.data) for r in keep)
         self._mapped_bytes = 0
@@ -157,11 +166,6 @@ _BUFFER_LENGTH = struct.Struct("!Q")
 
 def _picklable(records):
     """(records that pickle, records that do not): live objects of a thread job stay in memory."""
-    try:
-        pickle.dumps([r.as_tuple() for r in records], protocol=5, buffer_callback=lambda buffer: None)
-        return records, []
-    except Exception:
-        pass
     good, bad = [], []
     for record in records:
         try:
@@ -173,6 +177,7 @@ def _picklable(records):
 
 
 def _write_chunk(file, values) -> int:
+    """Append a chunk; raises (having written nothing) when something does not pickle."""
     buffers = []
     data = pickle.dumps(values, protocol=5, buffer_callback=buffers.append)
     views = [buffer.raw() for buffer in buffers]
@@ -213,11 +218,6 @@ def _preadinto(fd, buffer, offset):
 
 
 def _pread_exact(fd, length, offset):
-    parts, got = [], 0
-    while got < length:
-        part = os.pread(fd, length - got, offset + got)
-        if not part:
-            raise EOFError("spill file is shorter than its index says")
-        parts.append(part)
-        got += len(part)
-    return b"".join(parts)
+    buffer = bytearray(length)
+    _preadinto(fd, buffer, offset)
+    return buffer

@@ -33,12 +33,13 @@ def main():
     except OSError as exc:
         sys.exit("jobmagics: the session's socket cannot be reached: %s" % exc.strerror)
     threading.Thread(target=_pump_up, args=(source, sock), daemon=True).start()
-    out = sys.stdout.buffer.raw if hasattr(sys.stdout.buffer, "raw") else sys.stdout.buffer
+    out = sys.stdout.buffer.fileno()
+    buffer = memoryview(bytearray(1 << 20))  # one buffer, big reads: a large result costs few system calls
     while True:
-        data = sock.recv(65536)
-        if not data:
+        n = sock.recv_into(buffer)
+        if not n:
             break
-        view = memoryview(data)
+        view = buffer[:n]
         while view:
-            written = os.write(out.fileno(), view)
+            written = os.write(out, view)
             view = view[written:]

@@ -17,6 +17,9 @@ from .errors import SerializationError
 
 PICKLE = "pickle"
 DILL = "dill"
+BYTES = "bytes"  # a big bytes object on its own: sent from its memory as the payload's one buffer
+#: From this size on, a bytes object that is the whole value skips pickling (which would copy it).
+BYTES_THRESHOLD = 1 << 20
 
 
 class _NeedsDill(Exception):
@@ -59,6 +62,8 @@ def _dill():
 
 def dumps(obj) -> Payload:
     """Serialize ``obj``; SerializationError says why when neither pickle nor dill can."""
+    if type(obj) is bytes and len(obj) >= BYTES_THRESHOLD:
+        return Payload(BYTES, b"", [obj])
     buffers = []
     stream = io.BytesIO()
     try:
@@ -81,6 +86,8 @@ def dumps(obj) -> Payload:
 
 
 def loads(payload: Payload):
+    if payload.codec == BYTES:
+        return bytes(payload.buffers[0])
     if payload.codec == PICKLE:
         return pickle.loads(payload.data, buffers=payload.buffers)
     if payload.codec == DILL:

@@ -8,6 +8,8 @@ reconnection).
 """
 from __future__ import annotations
 
+import array
+import bisect
 import os
 import pickle
 import tempfile
@@ -18,44 +20,59 @@ DEFAULT_MEMORY_LIMIT = 8 * 1024 * 1024
 
 
 class Spool:
-    """Items ``(..., seq)`` in increasing ``seq`` order; ``seq_of(item)`` reads the number."""
+    """Items ``(..., seq)`` in increasing ``seq`` order; ``seq_of(item)`` reads the number.
+
+    Counting is O(chunks), never a read of the file: each spilled chunk keeps
+    the sequence numbers of its items.
+    """
 
     def __init__(self, seq_of, size_of=approximate_size, memory_limit=DEFAULT_MEMORY_LIMIT):
         self.seq_of = seq_of
         self.size_of = size_of
         self.memory_limit = memory_limit
-        self._chunks = []  # (first seq, last seq, offset, length) of pickled lists in the file
+        self._chunks = []  # (sequence numbers (array), offset, length) of pickled lists in the file
         self._file = None
         self._memory = []
         self._memory_bytes = 0
         self._floor = 0  # everything numbered this or lower was dropped
 
     def __len__(self):
-        return sum(1 for _ in self._chunk_items(self._floor)) + len(self._memory)
+        spilled = sum(len(seqs) - bisect.bisect_right(seqs, self._floor) for seqs, _o, _l in self._chunks)
+        return spilled + len(self._memory)
 
     def append(self, item):
-        self._memory.append(item)
-        self._memory_bytes += self.size_of(item)
-        if self._memory_bytes > self.memory_limit:
+        if self.seq_of(item) <= self._floor:
+            return  # acknowledged already (the kernel can be quicker than the sender's book-keeping)
+        size = self.size_of(item)
+        # Past the bound, what came before goes to disk and the newest item stays: a big result
+        # usually is acknowledged soon after it is sent, and then never needs writing out.
+        if self._memory and self._memory_bytes + size > self.memory_limit:
             self._spill()
+        self._memory.append(item)
+        self._memory_bytes += size
 
     def _spill(self):
-        try:
-            blob = pickle.dumps(self._memory, protocol=5)
-        except Exception:
-            return  # something here cannot be pickled: it stays in memory
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="jobmagics-spool-")
         offset = self._file.seek(0, os.SEEK_END)
-        self._file.write(blob)
+        try:
+            # Straight into the file: a big item is written from its own memory, not copied into a blob first.
+            pickle.dump(self._memory, self._file, protocol=5)
+        except Exception:  # something here cannot be pickled: it stays in memory
+            self._file.truncate(offset)
+            if not self._chunks:
+                self._file.close()
+                self._file = None
+            return
         self._file.flush()
-        self._chunks.append((self.seq_of(self._memory[0]), self.seq_of(self._memory[-1]), offset, len(blob)))
+        length = self._file.tell() - offset
+        self._chunks.append((array.array("q", (self.seq_of(i) for i in self._memory)), offset, length))
         self._memory, self._memory_bytes = [], 0
 
     def drop_through(self, seq):
         """Forget every item numbered ``seq`` or lower."""
         self._floor = max(self._floor, seq)
-        self._chunks = [chunk for chunk in self._chunks if chunk[1] > self._floor]
+        self._chunks = [chunk for chunk in self._chunks if chunk[0][-1] > self._floor]
         if not self._chunks and self._file is not None:
             self._file.close()  # all of it was received: the disk space goes back now
             self._file = None
@@ -68,19 +85,18 @@ class Spool:
         return list(self._chunk_items(seq)) + [item for item in self._memory if self.seq_of(item) > seq]
 
     def _chunk_items(self, seq):
-        for chunk in self._chunks:
-            if chunk[1] > seq:
-                for item in self._load(chunk):
+        for seqs, offset, length in self._chunks:
+            if seqs[-1] > seq:
+                for item in self._load(offset, length):
                     if self.seq_of(item) > seq:
                         yield item
 
-    def _load(self, chunk):
-        _first, _last, offset, length = chunk
-        data, got = b"", 0
+    def _load(self, offset, length):
+        data, got = bytearray(length), 0
+        view = memoryview(data)
         while got < length:  # pread may return less than asked
-            part = os.pread(self._file.fileno(), length - got, offset + got)
-            if not part:
+            n = os.preadv(self._file.fileno(), [view[got:]], offset + got)
+            if not n:
                 raise EOFError("spool file is shorter than its index says")
-            data += part
-            got += len(part)
+            got += n
         return pickle.loads(data)

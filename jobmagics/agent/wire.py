@@ -28,7 +28,7 @@ import socket
 import struct
 import threading
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAGIC = b"JM"
 
 HELLO, START, STOP, RECORDS, STATE, CLOSE, BYE, ERROR, ACK, INSTALL, CALL, REPLY, DETACH = range(1, 14)
@@ -41,8 +41,27 @@ _LENGTH = struct.Struct("!Q")
 MAX_CONTROL = 1 << 30
 #: Flag on a buffer length: its bytes are in a memory file passed on the descriptor channel.
 IN_MEMFD = 1 << 63
+#: Flag on a buffer length: it was a ``bytes`` object, and is read into one (a big bytes value arrives
+#: without a copy after it).
+AS_BYTES = 1 << 62
+_FLAGS = IN_MEMFD | AS_BYTES
 #: Buffers from this size on go through a memory file when there is a descriptor channel.
 MEMFD_THRESHOLD = 1 << 20
+#: Buffers from this size on are read into memory that may use huge pages (far fewer page faults).
+BIG_BUFFER = 1 << 20
+
+
+class MemoryFile(mmap.mmap):
+    """A buffer that arrived as a memory file: shared memory, not this process's heap."""
+
+
+def _new_buffer(size):
+    """Room for ``size`` bytes read from a stream: a big one in private memory advised to use huge pages."""
+    if size < BIG_BUFFER or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return bytearray(size)
+    buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buffer.madvise(mmap.MADV_HUGEPAGE)
+    return buffer
 
 
 class ProtocolError(Exception):
@@ -73,12 +92,21 @@ def dumps_control(value) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
-def loads_control(data: bytes):
+def loads_control(data):
     return _PlainUnpickler(io.BytesIO(data)).load()
 
 
+def _length_field(index, buffer, in_memfd):
+    size = memoryview(buffer).nbytes
+    if index in in_memfd:
+        return size | IN_MEMFD
+    if type(buffer) is bytes and size >= BIG_BUFFER:
+        return size | AS_BYTES
+    return size
+
+
 def encode_header(frame, control_bytes, in_memfd=()):
-    sizes = [memoryview(b).nbytes | (IN_MEMFD if i in in_memfd else 0) for i, b in enumerate(frame.buffers)]
+    sizes = [_length_field(i, b, in_memfd) for i, b in enumerate(frame.buffers)]
     head = _HEADER.pack(MAGIC, PROTOCOL_VERSION, frame.kind, frame.job, frame.seq,
                         len(control_bytes), len(sizes))
     return head + b"".join(_LENGTH.pack(n) for n in sizes)
@@ -124,28 +152,63 @@ def _take_memfd(fd_channel, size):
     try:
         if os.fstat(fds[0]).st_size != size:
             raise ProtocolError("a memory file of %d bytes, expected %d" % (os.fstat(fds[0]).st_size, size))
-        return mmap.mmap(fds[0], size) if size else bytearray()
+        return MemoryFile(fds[0], size) if size else bytearray()
     finally:
         os.close(fds[0])
 
 
-def _read_exact(stream, size):
-    buffer = bytearray(size)
-    view = memoryview(buffer)
+def _new_bytes(size):
+    """A new ``bytes`` of ``size`` whose memory may be written until it is handed out; None if not here.
+
+    CPython builds a bytes object this way itself (allocate, fill, then share): reading a big
+    ``bytes`` value straight into it saves copying it out of a read buffer afterwards.
+    """
+    if _bytes_api is None:
+        return None, None
+    ctypes, new, address_of = _bytes_api
+    value = new(None, size)
+    return value, memoryview((ctypes.c_char * size).from_address(address_of(value))).cast("B")
+
+
+def _bytes_functions():
+    try:
+        import ctypes
+        import platform
+    except ImportError:
+        return None
+    if platform.python_implementation() != "CPython":
+        return None
+    new = ctypes.pythonapi.PyBytes_FromStringAndSize
+    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_char_p, ctypes.c_ssize_t]
+    address_of = ctypes.pythonapi.PyBytes_AsString
+    address_of.restype, address_of.argtypes = ctypes.c_void_p, [ctypes.py_object]
+    return ctypes, new, address_of
+
+
+_bytes_api = _bytes_functions()
+
+
+def _read_exact(stream, size, at_frame_start=False, as_bytes=False):
+    """``size`` bytes; None for a clean end of the stream before a frame's first byte."""
+    buffer, view = _new_bytes(size) if as_bytes else (None, None)
+    if buffer is None:
+        buffer = _new_buffer(size)
+        view = memoryview(buffer)
     got = 0
-    while got < size:
-        n = stream.readinto(view[got:])
-        if not n:
-            if got == 0:
-                return None
-            raise EOFError("connection closed inside a frame")
-        got += n
+    with view:  # released at once: an mmap with a view alive cannot be closed
+        while got < size:
+            n = stream.readinto(view[got:])
+            if not n:
+                if got == 0 and at_frame_start:
+                    return None
+                raise EOFError("connection closed inside a frame")
+            got += n
     return buffer
 
 
 def read_frame(stream, fd_channel=None):
     """The next frame, or None when the stream ended cleanly between frames."""
-    head = _read_exact(stream, _HEADER.size)
+    head = _read_exact(stream, _HEADER.size, at_frame_start=True)
     if head is None:
         return None
     magic, version, kind, job, seq, control_size, nbuf = _HEADER.unpack(head)
@@ -159,15 +222,17 @@ def read_frame(stream, fd_channel=None):
     if nbuf:
         raw = _read_exact(stream, _LENGTH.size * nbuf)
         sizes = [_LENGTH.unpack_from(raw, i * _LENGTH.size)[0] for i in range(nbuf)]
-    control = loads_control(bytes(_read_exact(stream, control_size) or b"")) if control_size else None
+    control = loads_control(_read_exact(stream, control_size)) if control_size else None
     buffers = []
     for n in sizes:
         if n & IN_MEMFD:
             if fd_channel is None:
                 raise ProtocolError("a buffer in a memory file, but no descriptor channel")
-            buffers.append(_take_memfd(fd_channel, n & ~IN_MEMFD))
+            buffers.append(_take_memfd(fd_channel, n & ~_FLAGS))
+        elif n & ~_FLAGS:
+            buffers.append(_read_exact(stream, n & ~_FLAGS, as_bytes=bool(n & AS_BYTES)))
         else:
-            buffers.append(_read_exact(stream, n) if n else bytearray())
+            buffers.append(bytearray())
     return Frame(kind, control, job, seq, buffers)
 
 
@@ -187,12 +252,17 @@ class FrameWriter:
 
 
 def payload_to_control(payload, buffers):
-    """A payload as plain control data; its buffers are appended to ``buffers`` (the frame's)."""
+    """A payload as plain control data; its pickle stream and buffers are appended to ``buffers``.
+
+    The pickle stream rides as a buffer too: a big ``bytes`` inside it (pickled in band)
+    is then written from memory, never copied into the control part.
+    """
     first = len(buffers)
+    buffers.append(payload.data)
     buffers.extend(payload.buffers)
-    return {"codec": payload.codec, "data": payload.data, "buffers": list(range(first, len(buffers)))}
+    return {"codec": payload.codec, "data": first, "buffers": list(range(first + 1, len(buffers)))}
 
 
 def payload_from_control(description, buffers):
     from .serialize import Payload
-    return Payload(description["codec"], description["data"], [buffers[i] for i in description["buffers"]])
+    return Payload(description["codec"], buffers[description["data"]], [buffers[i] for i in description["buffers"]])

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import mmap
 import threading
 
 from ..agent import serialize, wire
@@ -169,7 +168,7 @@ class AgentLink:
             self.applied[link_id] = seq
             mapped = 0
             if stream == "output":
-                mapped = sum(len(frame.buffers[i]) for i in data["buffers"] if isinstance(frame.buffers[i], mmap.mmap))
+                mapped = sum(len(frame.buffers[i]) for i in data["buffers"] if isinstance(frame.buffers[i], wire.MemoryFile))
                 data, stream = _decode_output(data, frame.buffers)
             elif stream == "unshippable":
                 data, stream = serialize.Unshippable(*data), "output"

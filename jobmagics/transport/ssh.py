@@ -223,8 +223,9 @@ class _ChannelWriter:
         self.channel = channel
 
     def write(self, data):
-        self.channel.sendall(bytes(data) if not isinstance(data, bytes) else data)
-        return len(data)
+        view = data if isinstance(data, bytes) else memoryview(data).cast("B")  # sent in packets from memory
+        self.channel.sendall(view)
+        return len(view)
 
     def flush(self):
         pass

@@ -71,3 +71,14 @@ def test_records_in_memory_files_count_against_their_own_limit():
     log.append(Record(2, "output", b"m" * 6_000, mapped=6_000))
     assert log.spilled_bytes > 0  # past the mapped limit: spilled like the rest
     assert [r.seq for r in log.take()] == [1, 2]
+
+
+def test_the_newest_record_stays_in_memory_and_what_came_before_spills():
+    log = RecordLog(memory_limit=1000)
+    log.append(Record(1, "stdout", "small\n"))
+    log.append(Record(2, "output", b"r" * 100_000))  # over the bound: the record before it spills
+    spilled = log.spilled_bytes
+    assert spilled > 0 and spilled < 1000  # the big result itself is not written out
+    log.append(Record(3, "stdout", "after\n"))  # now it is
+    assert log.spilled_bytes > spilled + 100_000
+    assert [r.seq for r in log.take()] == [1, 2, 3]

@@ -52,3 +52,14 @@ def test_unserializable_objects_raise_with_their_type():
 def test_placeholder_is_plain_data():
     placeholder = serialize.placeholder_for(object(), "why")
     assert pickle.loads(pickle.dumps(placeholder))[0] == "object"
+
+
+def test_a_big_bytes_value_travels_as_its_own_buffer_and_comes_back_as_bytes():
+    value = b"\x00\xff" * serialize.BYTES_THRESHOLD
+    payload = serialize.dumps(value)
+    assert payload.codec == serialize.BYTES and payload.data == b""
+    assert memoryview(payload.buffers[0]).obj is value  # not copied on the way out
+    back = serialize.loads(serialize.Payload(payload.codec, payload.data, [bytearray(payload.buffers[0])]))
+    assert type(back) is bytes and back == value
+    small = serialize.dumps(b"small")
+    assert small.codec == serialize.PICKLE

@@ -42,7 +42,9 @@ def test_large_arrays_travel_as_frame_buffers():
     numpy = pytest.importorskip("numpy")
     array = numpy.arange(100_000, dtype="int64")
     request, buffers, shipped = shipping.code_request("a.sum()", None, {"a": array}, "a.sum()", None)
-    assert buffers and request["variables"]["a"]["buffers"] == list(range(len(buffers)))
+    description = request["variables"]["a"]
+    assert [description["data"]] + description["buffers"] == list(range(len(buffers)))  # pickle stream, then the array
+    assert memoryview(buffers[1]).nbytes == array.nbytes
     assert shipped["a"]["type"] == "numpy.ndarray" and shipped["a"]["codec"] == serialize.PICKLE
     assert shipped["a"]["bytes"] >= array.nbytes
     assert (unpack(request["variables"]["a"], buffers) == array).all()

@@ -1,3 +1,5 @@
+import pytest
+
 from jobmagics.agent.spool import Spool
 
 
@@ -32,3 +34,21 @@ def test_unpicklable_items_stay_in_memory():
     spool.append((1, threading.Lock()))
     spool.append((2, "x"))
     assert spool._file is None and [i for i, _ in spool.items_after(0)] == [1, 2]
+
+
+def test_counting_never_reads_the_spilled_file(monkeypatch):
+    spool = Spool(lambda item: item[0], lambda item: 100, memory_limit=1000)
+    for seq in range(1, 101):
+        spool.append((seq, "x"))
+    monkeypatch.setattr(Spool, "_load", lambda *args: pytest.fail("read the file to count"))
+    assert len(spool) == 100
+    spool.drop_through(55)  # in the middle of a spilled chunk
+    assert len(spool) == 45
+
+
+def test_items_already_acknowledged_are_not_kept():
+    spool = Spool(lambda item: item[0])
+    spool.drop_through(5)
+    spool.append((4, "late"))
+    spool.append((6, "new"))
+    assert spool.items_after(0) == [(6, "new")]

@@ -66,3 +66,15 @@ def test_big_buffers_travel_as_memory_files_on_a_descriptor_channel():
         wire.read_frame(stream)
     ours.close()
     theirs.close()
+
+
+def test_a_big_bytes_buffer_is_read_into_a_bytes_object_and_others_into_writable_memory():
+    stream = io.BytesIO()
+    blob = bytes(range(256)) * (wire.BIG_BUFFER // 256)
+    array_like = bytearray(b"a" * wire.BIG_BUFFER)
+    wire.FrameWriter(stream).send(wire.RECORDS, {}, job=1, buffers=[blob, array_like, b"small"])
+    stream.seek(0)
+    first, second, third = wire.read_frame(stream).buffers
+    assert type(first) is bytes and first == blob
+    assert memoryview(second).readonly is False and bytes(second) == bytes(array_like)
+    assert bytes(third) == b"small"
