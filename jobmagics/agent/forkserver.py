@@ -3,9 +3,8 @@
 Starting an interpreter and importing the agent costs far more than a job's
 trivial code. The kernel starts this server once (from source, as any agent)
 with one end of a private ``AF_UNIX`` socket pair -- no path, no listener.
-For each process job it sends a request with three descriptors: the job's
-protocol socket, a pipe for its stderr and a socket on which large buffers
-travel as memory files (see ``wire.py``). The server forks; the child leads a
+For each process job it sends a request with two descriptors: the job's
+protocol socket and a pipe for its stderr. The server forks; the child leads a
 process session of its own, puts the descriptors where a freshly started
 agent would have its pipes, and runs the same agent ``main``. Isolation is a
 new process per job; only the imports are shared.
@@ -15,7 +14,7 @@ children and tells the kernel how each one ended. It exits when the kernel's
 end of the socket closes.
 
 Messages are JSON over ``SOCK_SEQPACKET`` (one message per packet):
-kernel -> server ``{"cwd", "env"}`` + 3 fds (protocol, stderr, descriptor channel); server -> kernel
+kernel -> server ``{"cwd", "env"}`` + 2 fds (protocol socket, stderr pipe); server -> kernel
 ``{"forked": pid}`` or ``{"error": text}`` in request order, and
 ``{"exited": pid, "code": returncode}`` whenever a child ends.
 """
@@ -56,7 +55,7 @@ def serve(control):
                 _report_exits(control)
             if control in ready:
                 try:
-                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 3)
+                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 2)
                 except InterruptedError:
                     continue
                 if not data:
@@ -93,10 +92,10 @@ def _send(control, message):
 
 
 def _fork_one(control, request, fds, own_fds):
-    if len(fds) != 3:
+    if len(fds) != 2:
         for fd in fds:
             os.close(fd)
-        _send(control, {"error": "a fork request needs a protocol socket, a stderr pipe and a descriptor channel"})
+        _send(control, {"error": "a fork request needs a protocol socket and a stderr pipe"})
         return
     try:
         pid = os.fork()
@@ -122,19 +121,18 @@ def _become_agent(request, fds, own_fds):
         own_socket.close()
         os.close(wake_read)
         os.close(wake_write)
-        protocol, stderr, fd_channel = fds
+        protocol, stderr = fds
         os.dup2(protocol, 0)
         os.dup2(protocol, 1)
         os.dup2(stderr, 2)
         os.close(protocol)
         os.close(stderr)
-        fd_channel = socket.socket(fileno=fd_channel)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = ["-c"]
         from . import main
-        main.main(fd_channel)
+        main.main()
     except BaseException as exc:  # noqa: BLE001  (the child must never return into the server's loop)
         try:
             os.write(2, ("jobmagics: the forked job process failed to start: %r\n" % (exc,)).encode())

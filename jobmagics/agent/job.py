@@ -199,14 +199,11 @@ class Job:
         self._set_state(JobState.Stopping)
         self.stop_event.set()
 
-    def _record(self, stream, data, time_=None, computer=None, origin=None, mapped=0):
-        """Append one item to a stream (error items become JobError objects).
-
-        ``mapped``: bytes of ``data`` that live in memory files rather than in this process's heap.
-        """
+    def _record(self, stream, data, time_=None, computer=None, origin=None):
+        """Append one item to a stream (error items become JobError objects)."""
         if stream == "error" and isinstance(data, dict):
             data = JobError.from_record_data(data, computer or self._remote_computer(), self.name)
-        record = Record(next(self._seq), stream, data, time_, computer, origin, mapped)
+        record = Record(next(self._seq), stream, data, time_, computer, origin)
         self._log.append(record)
         if stream in ("stdout", "stderr"):
             self._keep_tail(stream, data)

@@ -82,10 +82,9 @@ class Agent:
     """Hosts jobs for a kernel: the one at the other end of stdin/stdout, or (``durable``, a
     detached session) whichever kernel is attached at the moment, keeping what it missed."""
 
-    def __init__(self, proto_in=None, proto_out=None, durable=False, fd_channel=None):
+    def __init__(self, proto_in=None, proto_out=None, durable=False):
         self.reader = proto_in
-        self.fd_channel = fd_channel  # large buffers as memory files (a forked agent of this machine)
-        self.writer = wire.FrameWriter(proto_out, fd_channel) if proto_out is not None else None
+        self.writer = wire.FrameWriter(proto_out) if proto_out is not None else None
         self.durable = durable
         self.outbox = Outbox(self.writer, durable=durable)
         self.registry = JobRegistry()  # jobs kept here (results stay on this computer)
@@ -168,7 +167,7 @@ class Agent:
         """Handle frames until the stream ends (None) or the kernel says CLOSE or DETACH (that kind)."""
         while True:
             try:
-                frame = wire.read_frame(reader, self.fd_channel)
+                frame = wire.read_frame(reader)
             except (EOFError, OSError, wire.ProtocolError):
                 frame = None
             if frame is None or frame.kind in (wire.CLOSE, wire.DETACH):
@@ -289,7 +288,7 @@ def prepare(agent):
     shim.install()
 
 
-def main(fd_channel=None):
+def main():
     signal.signal(signal.SIGTERM, _on_sigterm)  # handlers can only be set from the main thread
     if os.getpgrp() != os.getpid():
         try:
@@ -297,7 +296,7 @@ def main(fd_channel=None):
         except OSError:
             pass
     proto_in, proto_out = take_over_descriptors()
-    agent = Agent(proto_in, proto_out, fd_channel=fd_channel)
+    agent = Agent(proto_in, proto_out)
     prepare(agent)
     agent.serve()
 

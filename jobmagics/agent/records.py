@@ -20,19 +20,15 @@ TEXT_STREAMS = ("stdout", "stderr", "warning")
 
 #: In-memory bytes a log holds before it moves what it can to a temporary file.
 DEFAULT_MEMORY_LIMIT = 8 * 1024 * 1024
-#: Bytes of memory files (big buffers that came from a process of this machine) a log keeps
-#: mapped before spilling them too: a big result is received at memory speed, a flood still spills.
-DEFAULT_MAPPED_LIMIT = 1024 * 1024 * 1024
 
 
 class Record:
     """One stream item, stamped with its sequence number, time and computer."""
 
-    __slots__ = ("seq", "stream", "time", "data", "computer", "origin", "mapped")
+    __slots__ = ("seq", "stream", "time", "data", "computer", "origin")
 
-    def __init__(self, seq, stream, data, time_=None, computer=None, origin=None, mapped=0):
+    def __init__(self, seq, stream, data, time_=None, computer=None, origin=None):
         self.seq = seq
-        self.mapped = mapped  # bytes of data in memory files (a big array from a process job), not heap
         self.stream = stream
         self.data = data
         self.time = time.time() if time_ is None else time_
@@ -77,13 +73,11 @@ class RecordLog:
 
     _LEN = struct.Struct("!I")
 
-    def __init__(self, memory_limit: int = DEFAULT_MEMORY_LIMIT, mapped_limit: int = DEFAULT_MAPPED_LIMIT):
+    def __init__(self, memory_limit: int = DEFAULT_MEMORY_LIMIT):
         self.memory_limit = memory_limit
-        self.mapped_limit = mapped_limit
         self._lock = threading.Lock()
         self._memory = []
         self._memory_bytes = 0
-        self._mapped_bytes = 0
         self._file = None
         self._file_size = 0
         self._count = 0
@@ -99,18 +93,16 @@ class RecordLog:
         return self._file_size
 
     def append(self, record: Record) -> None:
-        size = max(0, approximate_size(record.data) - record.mapped)
+        size = approximate_size(record.data)
         with self._lock:
             # Past a bound, what came before goes to disk; the newest record stays. Memory is bounded
             # by the limits plus one record, and a big result is not written out and read back
             # just before its user receives it.
-            if self._memory and (self._memory_bytes + size > self.memory_limit
-                                 or self._mapped_bytes + record.mapped > self.mapped_limit):
+            if self._memory and self._memory_bytes + size > self.memory_limit:
                 self._spill()
             self._memory.append(record)
             self._count += 1
             self._memory_bytes += size
-            self._mapped_bytes += record.mapped
 
     def _spill(self) -> None:
         if self._file is None:
@@ -124,7 +116,6 @@ class RecordLog:
                 self._file_size += _write_chunk(self._file, [r.as_tuple() for r in spillable])
         self._memory = keep
         self._memory_bytes = sum(approximate_size(r.data) for r in keep)
-        self._mapped_bytes = 0
 
     def take(self, keep: bool = False):
         """An iterator over every record held, in sequence order."""
@@ -132,7 +123,7 @@ class RecordLog:
             memory = list(self._memory) if keep else self._memory
             spill, size = self._file, self._file_size
             if not keep:
-                self._memory, self._memory_bytes, self._mapped_bytes = [], 0, 0
+                self._memory, self._memory_bytes = [], 0
                 self._file, self._file_size, self._count = None, 0, 0
         if spill is None:
             return iter(memory)  # the usual case: nothing to merge, nothing to close

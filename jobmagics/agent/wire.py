@@ -12,19 +12,15 @@ function. Objects of the user travel as serialized payloads (see
 band, written straight from memory. ``seq`` numbers a stream of frames so a
 reconnecting peer can say what it already has.
 
-Between a kernel and a process of the same machine, large buffers need not
-travel through the stream at all: with a *descriptor channel* (an ``AF_UNIX``
-socket beside the stream) each one is copied once into a memory file
-(``memfd``) whose descriptor is passed on the channel, and the reader maps it
--- no pipe, no second copy. Such a buffer's length has :data:`IN_MEMFD` set.
+A big buffer is read into memory advised to use huge pages (on this kind of
+machine, page faults cost more than the copy), and a big ``bytes`` value
+(flag :data:`AS_BYTES` on its length) straight into a new ``bytes`` object.
 """
 from __future__ import annotations
 
 import io
 import mmap
-import os
 import pickle
-import socket
 import struct
 import threading
 
@@ -39,20 +35,12 @@ KIND_NAMES = {HELLO: "HELLO", START: "START", STOP: "STOP", RECORDS: "RECORDS", 
 _HEADER = struct.Struct("!2sBBIQII")
 _LENGTH = struct.Struct("!Q")
 MAX_CONTROL = 1 << 30
-#: Flag on a buffer length: its bytes are in a memory file passed on the descriptor channel.
-IN_MEMFD = 1 << 63
 #: Flag on a buffer length: it was a ``bytes`` object, and is read into one (a big bytes value arrives
 #: without a copy after it).
 AS_BYTES = 1 << 62
-_FLAGS = IN_MEMFD | AS_BYTES
-#: Buffers from this size on go through a memory file when there is a descriptor channel.
-MEMFD_THRESHOLD = 1 << 20
+_FLAGS = AS_BYTES
 #: Buffers from this size on are read into memory that may use huge pages (far fewer page faults).
 BIG_BUFFER = 1 << 20
-
-
-class MemoryFile(mmap.mmap):
-    """A buffer that arrived as a memory file: shared memory, not this process's heap."""
 
 
 def _new_buffer(size):
@@ -96,34 +84,23 @@ def loads_control(data):
     return _PlainUnpickler(io.BytesIO(data)).load()
 
 
-def _length_field(index, buffer, in_memfd):
+def _length_field(buffer):
     size = memoryview(buffer).nbytes
-    if index in in_memfd:
-        return size | IN_MEMFD
-    if type(buffer) is bytes and size >= BIG_BUFFER:
-        return size | AS_BYTES
-    return size
+    return size | AS_BYTES if type(buffer) is bytes and size >= BIG_BUFFER else size
 
 
-def encode_header(frame, control_bytes, in_memfd=()):
-    sizes = [_length_field(i, b, in_memfd) for i, b in enumerate(frame.buffers)]
+def encode_header(frame, control_bytes):
+    sizes = [_length_field(b) for b in frame.buffers]
     head = _HEADER.pack(MAGIC, PROTOCOL_VERSION, frame.kind, frame.job, frame.seq,
                         len(control_bytes), len(sizes))
     return head + b"".join(_LENGTH.pack(n) for n in sizes)
 
 
-def write_frame(stream, frame, fd_channel=None) -> None:
+def write_frame(stream, frame) -> None:
     control = dumps_control(frame.control)
-    in_memfd = set()
-    if fd_channel is not None:
-        for i, buffer in enumerate(frame.buffers):
-            if memoryview(buffer).nbytes >= MEMFD_THRESHOLD:
-                _pass_in_memfd(fd_channel, buffer)  # before the frame: the reader finds it waiting
-                in_memfd.add(i)
-    stream.write(encode_header(frame, control, in_memfd) + control)
-    for i, buffer in enumerate(frame.buffers):
-        if i not in in_memfd:
-            _write_all(stream.write, memoryview(buffer).cast("B"))
+    stream.write(encode_header(frame, control) + control)
+    for buffer in frame.buffers:
+        _write_all(stream.write, memoryview(buffer).cast("B"))  # from the object's own memory
     stream.flush()
 
 
@@ -133,28 +110,6 @@ def _write_all(write, view):
         if written is None:
             written = len(view)
         view = view[written:]
-
-
-def _pass_in_memfd(fd_channel, buffer):
-    fd = os.memfd_create("jobmagics-buffer", os.MFD_CLOEXEC)
-    try:
-        _write_all(lambda view: os.write(fd, view), memoryview(buffer).cast("B"))
-        socket.send_fds(fd_channel, [b"B"], [fd])
-    finally:
-        os.close(fd)
-
-
-def _take_memfd(fd_channel, size):
-    """The next memory file on the channel, mapped (writable, so arrays on it are too)."""
-    _msg, fds, _flags, _addr = socket.recv_fds(fd_channel, 1, 1)
-    if len(fds) != 1:
-        raise EOFError("the descriptor channel closed inside a frame")
-    try:
-        if os.fstat(fds[0]).st_size != size:
-            raise ProtocolError("a memory file of %d bytes, expected %d" % (os.fstat(fds[0]).st_size, size))
-        return MemoryFile(fds[0], size) if size else bytearray()
-    finally:
-        os.close(fds[0])
 
 
 def _new_bytes(size):
@@ -206,7 +161,7 @@ def _read_exact(stream, size, at_frame_start=False, as_bytes=False):
     return buffer
 
 
-def read_frame(stream, fd_channel=None):
+def read_frame(stream):
     """The next frame, or None when the stream ended cleanly between frames."""
     head = _read_exact(stream, _HEADER.size, at_frame_start=True)
     if head is None:
@@ -225,11 +180,7 @@ def read_frame(stream, fd_channel=None):
     control = loads_control(_read_exact(stream, control_size)) if control_size else None
     buffers = []
     for n in sizes:
-        if n & IN_MEMFD:
-            if fd_channel is None:
-                raise ProtocolError("a buffer in a memory file, but no descriptor channel")
-            buffers.append(_take_memfd(fd_channel, n & ~_FLAGS))
-        elif n & ~_FLAGS:
+        if n & ~_FLAGS:
             buffers.append(_read_exact(stream, n & ~_FLAGS, as_bytes=bool(n & AS_BYTES)))
         else:
             buffers.append(bytearray())
@@ -239,16 +190,15 @@ def read_frame(stream, fd_channel=None):
 class FrameWriter:
     """Writes whole frames to one stream from any thread, one frame at a time."""
 
-    def __init__(self, stream, fd_channel=None):
+    def __init__(self, stream):
         self._stream = stream
-        self._fd_channel = fd_channel
         self._lock = threading.Lock()
         self._seq = 0
 
     def send(self, kind, control=None, job=0, buffers=()):
         with self._lock:
             self._seq += 1
-            write_frame(self._stream, Frame(kind, control, job, self._seq, buffers), self._fd_channel)
+            write_frame(self._stream, Frame(kind, control, job, self._seq, buffers))
 
 
 def payload_to_control(payload, buffers):

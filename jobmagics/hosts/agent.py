@@ -44,10 +44,10 @@ class AgentLink:
 
     def handshake(self, greeting=None):
         """Read the agent's HELLO (after sending ``greeting``, for an agent that waits to be greeted)."""
-        self.writer = wire.FrameWriter(self.transport.writer, self.transport.fd_channel)
+        self.writer = wire.FrameWriter(self.transport.writer)
         if greeting is not None:
             self.writer.send(wire.HELLO, dict(greeting, acked=self.pending_acks))
-        frame = wire.read_frame(self.transport.reader, self.transport.fd_channel)
+        frame = wire.read_frame(self.transport.reader)
         if frame is not None and frame.kind == wire.ERROR:
             raise AgentStartError((frame.control or {}).get("error", "the agent refused the connection"))
         if frame is None or frame.kind != wire.HELLO:
@@ -131,7 +131,7 @@ class AgentLink:
         try:
             while True:
                 try:
-                    frame = wire.read_frame(transport.reader, transport.fd_channel)
+                    frame = wire.read_frame(transport.reader)
                 except (EOFError, OSError, ValueError, wire.ProtocolError):
                     frame = None
                 if frame is None:
@@ -166,15 +166,13 @@ class AgentLink:
             if seq <= self.applied.get(link_id, 0):
                 continue  # sent again after a reconnection, and already here: exactly once
             self.applied[link_id] = seq
-            mapped = 0
             if stream == "output":
-                mapped = sum(len(frame.buffers[i]) for i in data["buffers"] if isinstance(frame.buffers[i], wire.MemoryFile))
                 data, stream = _decode_output(data, frame.buffers)
             elif stream == "unshippable":
                 data, stream = serialize.Unshippable(*data), "output"
                 job._record("warning", "an output object of type %s could not be sent back: %s\n"
                             % (data.type_name, data.reason), stamp, computer)
-            job._record(stream, data, stamp, computer, origin=seq, mapped=mapped)
+            job._record(stream, data, stamp, computer, origin=seq)
 
 
 def _decode_output(description, buffers):

@@ -23,7 +23,6 @@ class Transport(abc.ABC):
     location = "localhost"
     reader = None
     writer = None
-    fd_channel = None  # a socket for passing memory files, where the agent is a process of this machine
 
     @abc.abstractmethod
     def open(self) -> None:

@@ -45,7 +45,6 @@ class LocalTransport(Transport):
             self._start_cold()
         self.reader = self.process.stdout
         self.writer = self.process.stdin
-        self.fd_channel = getattr(self.process, "fd_channel", None)
 
     def _start_cold(self):
         try:

@@ -110,12 +110,12 @@ def memory_owner(array):
 exec(MEMORY_OWNER)
 
 
-def test_big_arrays_go_through_memory_files_both_ways():
+def test_big_arrays_arrive_in_their_own_memory_both_ways():
     np = pytest.importorskip("numpy")
-    array = np.arange(1 << 20, dtype=np.float64)  # 8 MB: past the memory-file threshold
+    array = np.arange(1 << 20, dtype=np.float64)  # 8 MB: a big buffer
     job = run(MEMORY_OWNER + "\n(memory_owner(array), array * 2)", namespace={"array": array})
     [(owner_in_job, doubled)] = job.receive()
-    assert owner_in_job == "mmap"  # mapped in the job, not read through a pipe
+    assert owner_in_job == "mmap"  # read straight into (huge-page) memory of its own, not copied out of bytes
     assert (doubled == array * 2).all() and doubled.flags.writeable
     assert memory_owner(doubled) == "mmap"
 

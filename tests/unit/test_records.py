@@ -64,15 +64,6 @@ def test_big_arrays_spill_out_of_band_and_come_back_equal():
     assert back[1].data == "after\n"
 
 
-def test_records_in_memory_files_count_against_their_own_limit():
-    log = RecordLog(memory_limit=1024, mapped_limit=10_000)
-    log.append(Record(1, "output", b"m" * 5_000, mapped=5_000))
-    assert log.spilled_bytes == 0  # mapped: not heap, and under the mapped limit
-    log.append(Record(2, "output", b"m" * 6_000, mapped=6_000))
-    assert log.spilled_bytes > 0  # past the mapped limit: spilled like the rest
-    assert [r.seq for r in log.take()] == [1, 2]
-
-
 def test_the_newest_record_stays_in_memory_and_what_came_before_spills():
     log = RecordLog(memory_limit=1000)
     log.append(Record(1, "stdout", "small\n"))

@@ -46,28 +46,6 @@ def test_truncated_frame_is_an_error_not_a_clean_end():
         wire.read_frame(io.BytesIO(stream.getvalue()[:-10]))
 
 
-def test_big_buffers_travel_as_memory_files_on_a_descriptor_channel():
-    import mmap
-    import socket
-
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    stream = io.BytesIO()
-    big = bytearray(b"b" * wire.MEMFD_THRESHOLD)
-    small = b"s" * 100
-    wire.FrameWriter(stream, fd_channel=ours).send(wire.RECORDS, {"n": 2}, job=1, buffers=[big, small])
-    assert len(stream.getvalue()) < 1000  # the big one is not in the stream
-    stream.seek(0)
-    frame = wire.read_frame(stream, fd_channel=theirs)
-    assert isinstance(frame.buffers[0], mmap.mmap) and frame.buffers[0][:] == big
-    assert bytes(frame.buffers[1]) == small
-    frame.buffers[0][0] = ord("B")  # writable: arrays loaded on it are not read-only
-    stream.seek(0)
-    with pytest.raises(wire.ProtocolError, match="no descriptor channel"):
-        wire.read_frame(stream)
-    ours.close()
-    theirs.close()
-
-
 def test_a_big_bytes_buffer_is_read_into_a_bytes_object_and_others_into_writable_memory():
     stream = io.BytesIO()
     blob = bytes(range(256)) * (wire.BIG_BUFFER // 256)
