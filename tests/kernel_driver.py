@@ -1,7 +1,10 @@
 """A real IPython kernel driven over the Jupyter protocol, for tests and the demo check."""
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import sys
 import tempfile
 
@@ -9,6 +12,16 @@ from jupyter_client.manager import KernelManager
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 from run_notebook import KERNEL_NAME, write_kernelspec  # noqa: E402  (one kernelspec recipe for demo and tests)
+
+
+@functools.lru_cache(maxsize=None)
+def _kernelspec_root():
+    """One kernelspec directory for this process's kernels, on JUPYTER_PATH, removed at exit."""
+    root = tempfile.mkdtemp(prefix="jobmagics-kernelspec-")
+    atexit.register(shutil.rmtree, root, True)
+    write_kernelspec(root)
+    os.environ["JUPYTER_PATH"] = root + os.pathsep + os.environ.get("JUPYTER_PATH", "")
+    return root
 
 
 class CellResult:
@@ -53,9 +66,7 @@ class Kernel:
     """Start a kernel, run cells, shut it down (as a context manager)."""
 
     def __init__(self, cwd=None, env=None):
-        self._root = tempfile.mkdtemp(prefix="jobmagics-kernelspec-")
-        write_kernelspec(self._root)
-        os.environ["JUPYTER_PATH"] = self._root + os.pathsep + os.environ.get("JUPYTER_PATH", "")
+        _kernelspec_root()
         self.manager = KernelManager(kernel_name=KERNEL_NAME)
         self._cwd = cwd
         self._env = env
