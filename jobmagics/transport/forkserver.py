@@ -209,6 +209,19 @@ def spawn(cwd, env):
     return server.spawn(cwd, env)
 
 
+def _forget_in_child():
+    # A fork of the kernel (multiprocessing, say) must not talk over its parent's socket, nor keep
+    # the parent's server alive: it closes its copy (no shutdown: that would cut the parent's too).
+    global _server, _server_lock
+    if _server is not None:
+        _server._control.close()
+    _server, _server_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 @atexit.register
 def shutdown():
     global _server

@@ -124,3 +124,26 @@ def test_a_job_whose_variables_cannot_load_fails_and_its_process_ends():
     job = run("value", namespace={"value": memory_owner})  # defined in a module the job cannot import
     assert job.state == jobmagics.JobState.Failed
     assert "test_fork_server" in job.reason
+
+
+def test_a_fork_of_the_kernel_gets_a_server_of_its_own():
+    run("1").receive()
+    parent_server = fork_server_pid()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the parent pid of a job it starts, then leave without cleanup
+        status = 1
+        try:
+            job = jobmagics.start_job("import os; os.getppid()", namespace={})
+            job.wait(30)
+            os.write(write_end, str(job.receive()[0]).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child_job_parent = int(pipe.read() or 0)
+    os.waitpid(pid, 0)
+    assert child_job_parent not in (0, parent_server)
+    assert not wait_ended([child_job_parent], timeout=30)  # its server ended with the forked child
+    assert run("2").receive() == [2] and fork_server_pid() == parent_server  # the parent's is untouched
