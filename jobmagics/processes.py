@@ -21,19 +21,19 @@ _SIGNAL_HINTS = {
 }
 
 
-def describe_returncode(code) -> str:
+def describe_returncode(code, subject="the job's process") -> str:
     """A user's sentence for a process's return code (negative: the signal that ended it)."""
     if code is None:
         return "the process is still running"
     if code >= 0:
-        return "the job's process exited with code %d" % code
+        return "%s exited with code %d" % (subject, code)
     number = -code
     try:
         name = signal.Signals(number).name
     except ValueError:
         name = "signal %d" % number
     hint = _SIGNAL_HINTS.get(number)
-    return "the job's process was ended by %s%s" % (name, " (%s)" % hint if hint else "")
+    return "%s was ended by %s%s" % (subject, name, " (%s)" % hint if hint else "")
 
 
 def group_members(pgid):

@@ -88,6 +88,7 @@ class ForkServer:
         self._early_exits = {}  # pid -> code, for a child that ended before its answer was handled
         self._lock = threading.Lock()
         self.alive = True
+        self.end_reason = None
         threading.Thread(target=self._read, name="jobmagics-fork-server", daemon=True).start()
 
     @property
@@ -100,21 +101,20 @@ class ForkServer:
         for sock in (ours, theirs):  # big buffers pass in a few large copies (measured: 4x a pipe's speed)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
-        for sock in (ours, theirs):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         err_read, err_write = os.pipe()
         slot = [threading.Event(), None]
         try:
             with self._request_lock:  # answers come in request order
                 with self._lock:
                     if not self.alive:
-                        raise AgentStartError("the fork server has ended")
+                        raise AgentStartError("the fork server has ended: %s" % self.end_reason)
                     self._answers.append(slot)
                 socket.send_fds(self._control, [json.dumps({"cwd": cwd, "env": env}).encode("utf-8")],
                                 [theirs.fileno(), err_write])
-            if not slot[0].wait(START_TIMEOUT) or slot[1] is None:
-                raise AgentStartError("the fork server did not answer")
+            if not slot[0].wait(START_TIMEOUT):
+                raise AgentStartError("the fork server did not answer within %d s" % START_TIMEOUT)
+            if slot[1] is None:
+                raise AgentStartError("the fork server ended: %s" % self.end_reason)
             if "error" in slot[1]:
                 raise AgentStartError(slot[1]["error"])
         except (OSError, AgentStartError) as exc:
@@ -163,8 +163,10 @@ class ForkServer:
             child._exited(code)
 
     def _server_ended(self):
+        reason = _exit_reason(self.process)
         with self._lock:
             self.alive = False
+            self.end_reason = reason
             answers, self._answers = self._answers, []
             children, self._children = list(self._children.values()), {}
         for event, _answer in answers:
@@ -185,7 +187,18 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.process.stderr.close()
+
+
+def _exit_reason(process):
+    """How the server ended, with the last line it wrote to stderr (it writes nothing otherwise)."""
+    from .. import processes
+
+    try:
+        code = process.wait(5)
+    except subprocess.TimeoutExpired:
+        return "it closed its socket but still runs"
+    lines = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
+    return processes.describe_returncode(code, subject="it") + (": " + lines[-1] if lines else "")
 
 
 def _await_orphan(child):

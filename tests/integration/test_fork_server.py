@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import psutil
 import pytest
@@ -18,6 +19,14 @@ def run(code, timeout=60, **kwargs):
     job = jobmagics.start_job(code, namespace=kwargs.pop("namespace", {}), **kwargs)
     assert job.wait(timeout), "job did not finish: %r" % job
     return job
+
+
+def _server_end_reason():
+    server = forkserver._server
+    server_ended = threading.Event()
+    while server.alive and not server_ended.wait(0.01):  # the reader thread notices the end
+        pass
+    return server.end_reason
 
 
 def fork_server_pid():
@@ -69,6 +78,7 @@ def test_a_killed_server_is_replaced_and_its_running_job_still_ends():
     running = jobmagics.start_job("import time; time.sleep(3600)", namespace={})
     psutil.Process(server).kill()
     assert not wait_ended([server], timeout=30)
+    assert _server_end_reason() == "it was ended by SIGKILL (killed; the out-of-memory killer does this when memory runs out)"
     assert run("2").receive() == [2]  # a new server
     assert fork_server_pid() != server
     running.stop()
