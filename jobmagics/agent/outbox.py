@@ -64,6 +64,7 @@ class Outbox:
         self._unacked = {}  # job id -> Spool of records sent but not acknowledged (durable only)
         self._in_flight = []  # records being sent, kept once sent (durable: counted as unacknowledged)
         self._acked = {}  # job id -> the highest sequence number the kernel acknowledged
+        self._resend = {}  # job id -> sequence number after which its kept records go again (after attach)
         self._closed = False
         self._idle = threading.Event()
         self._idle.set()
@@ -93,35 +94,31 @@ class Outbox:
         self._room.notify_all()
 
     def attach(self, writer, applied=None):
-        """Send through ``writer`` from now on; first again what it has not applied (durable)."""
+        """Send through ``writer`` from now on; first again what it has not applied (durable).
+
+        What goes again is read from the spools a batch at a time by the sending thread
+        (a backlog of gigabytes is never in memory at once), before anything queued.
+        """
         applied = applied or {}
         with self._cond:
-            again = []
-            for job_id, spool in self._unacked.items():
-                # What goes again rejoins the unacknowledged when it is sent: keep only the rest here.
-                items = spool.items_after(0)
-                done = applied.get(job_id, 0)
-                again += [item for item in items if item[5] > done]
-                fresh = self._new_spool()
-                for item in items:
-                    if item[5] <= done:
-                        fresh.append(item)
-                self._unacked[job_id] = fresh
+            self._resend = {job_id: applied.get(job_id, 0) for job_id in self._unacked}
             self._writer = writer
-            self._items = again + self._items
-            self._queued_bytes = sum(_item_size(item) for item in self._items if item[0] == "record")
-            if self._items:
+            if self._items or self._resend:
                 self._idle.clear()
             self._cond.notify()
 
     def detach(self):
         """No kernel to send to: records wait (durable) until the next attach."""
         with self._cond:
-            self._writer = None
-            if self.durable:  # what was queued for the kernel that left waits in the spool
-                self._keep_unacked_locked(self._items)
-                self._items = [item for item in self._items if item[0] == "reply"]
-            self._taken_locked()
+            self._detach_locked()
+
+    def _detach_locked(self):
+        self._writer = None
+        self._resend = {}  # the next attach says again what its kernel has
+        if self.durable:  # what was queued for the kernel that left waits in the spool
+            self._keep_unacked_locked(self._items)
+            self._items = [item for item in self._items if item[0] == "reply"]
+        self._taken_locked()
 
     def ack(self, job_id, seq):
         """The kernel's user received everything of ``job_id`` up to ``seq``: forget it."""
@@ -180,7 +177,13 @@ class Outbox:
     def _run(self):
         while True:
             with self._cond:
-                while (not self._items or self._writer is None) and not self._closed:
+                while not self._closed:
+                    if self._resend and self._writer is not None:
+                        if not self._send_again_locked():
+                            self._detach_locked()  # the kernel went away again: the next one says what it has
+                        continue
+                    if self._items and self._writer is not None:
+                        break
                     if not self._items or not self.durable:
                         self._idle.set()
                     self._cond.wait()
@@ -211,6 +214,25 @@ class Outbox:
                 return
             if self.durable:  # kept once sent: a big result reaches the kernel before it reaches the disk
                 self._keep_unacked(items)
+
+    def _send_again_locked(self):
+        """Send one batch of kept records the attached kernel has not applied; False if the stream broke."""
+        job_id, after = next(iter(self._resend.items()))
+        spool = self._unacked.get(job_id)
+        batch = spool.items_after(after, max_bytes=self.batch_bytes * 16) if spool is not None else []
+        if not batch:
+            del self._resend[job_id]
+            return True
+        self._resend[job_id] = batch[-1][5]
+        writer = self._writer
+        self._cond.release()  # they are kept already: sending them needs no lock
+        try:
+            self._send(batch, writer)
+            return True
+        except OSError:
+            return False
+        finally:
+            self._cond.acquire()
 
     def _gather_locked(self):
         """Give records a moment to gather into one frame (nothing urgent queued, room left)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import itertools
 import os
 import pickle
 import tempfile
@@ -79,10 +80,17 @@ class Spool:
         self._memory = [item for item in self._memory if self.seq_of(item) > self._floor]
         self._memory_bytes = sum(self.size_of(i) for i in self._memory)
 
-    def items_after(self, seq):
-        """Every item numbered above ``seq`` (and not dropped), in order."""
+    def items_after(self, seq, max_bytes=None):
+        """The items numbered above ``seq`` (and not dropped), in order; with ``max_bytes``, only the
+        first ones up to about that size (at least one), read from the file no further than needed."""
         seq = max(seq, self._floor)
-        return list(self._chunk_items(seq)) + [item for item in self._memory if self.seq_of(item) > seq]
+        items, size = [], 0
+        for item in itertools.chain(self._chunk_items(seq), (i for i in self._memory if self.seq_of(i) > seq)):
+            items.append(item)
+            size += self.size_of(item)
+            if max_bytes is not None and size >= max_bytes:
+                break
+        return items
 
     def _chunk_items(self, seq):
         for seqs, offset, length in self._chunks:

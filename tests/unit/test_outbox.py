@@ -396,3 +396,26 @@ def test_flush_sends_a_gathering_batch_at_once(collector):
     assert box.flush(30)
     assert [records_of(f) for f in collector.frames(skip_primer=False)] == [[("stdout", "now\n")]]
     box.close()
+
+
+def test_a_backlog_goes_again_a_bounded_batch_at_a_time_before_anything_new(monkeypatch):
+    from jobmagics.agent.spool import Spool
+
+    box = Outbox(None, durable=True, spool_limit=20_000, batch_bytes=1_000)
+    for i in range(2000):
+        box.record(5, "stdout", "%05d %s\n" % (i, "x" * 90))
+    read = []
+    original = Spool.items_after
+    monkeypatch.setattr(Spool, "items_after",
+                        lambda self, seq, max_bytes=None: read.append(original(self, seq, max_bytes)) or read[-1])
+    later = Collector()
+    later.release.clear()  # the sender will be held inside its first write of the backlog
+    box.attach(wire.FrameWriter(later))
+    assert later.entered.wait(30), "the backlog was not sent"
+    box.record(5, "stdout", "new\n")  # queued while the backlog is going out: it must come after it
+    later.release.set()
+    assert box.flush(30)
+    assert read and max(len(batch) for batch in read) <= 200  # never the whole backlog at once
+    lines = "".join(data for data, _seq in _texts(later)).splitlines()
+    assert [line[:5] for line in lines[:2000]] == ["%05d" % i for i in range(2000)] and lines[2000:] == ["new"]
+    box.close()
