@@ -157,3 +157,15 @@ def test_a_fork_of_the_kernel_gets_a_server_of_its_own():
     assert child_job_parent not in (0, parent_server)
     assert not wait_ended([child_job_parent], timeout=30)  # its server ended with the forked child
     assert run("2").receive() == [2] and fork_server_pid() == parent_server  # the parent's is untouched
+
+
+
+def test_a_forked_child_draws_numpy_random_numbers_of_its_own():
+    np = pytest.importorskip("numpy")
+    from jobmagics.agent import forkserver as server_side
+
+    np.random.seed(1)
+    inherited = np.random.random()  # what a child would draw with the state copied from the server
+    np.random.seed(1)
+    server_side._reseed()  # what each forked child does first
+    assert np.random.random() != inherited
