@@ -9,7 +9,9 @@ process session of its own, puts the descriptors where a freshly started
 agent would have its pipes, and runs the same agent ``main``. Isolation is a
 new process per job; only the imports are shared.
 
-The server stays single-threaded (fork and threads do not mix), reaps its
+The server runs no Python thread but its main one (a fork copies only the
+forking thread, and a lock another thread held would stay locked in the child;
+NumPy's BLAS worker threads hold none and are rebuilt after a fork), reaps its
 children and tells the kernel how each one ended. It exits when the kernel's
 end of the socket closes.
 
