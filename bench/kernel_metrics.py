@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import queue
 import random
-import shutil
 import sys
 import tempfile
 import threading
@@ -174,16 +173,35 @@ def _percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-class RSSSampler:
+class _Watch:
+    """Calls ``sample()`` every ``interval`` seconds on a thread of its own, while inside ``with``."""
+
+    def __init__(self, pid, interval):
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-watch", daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set() and self.sample() is not False:
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+
+class RSSSampler(_Watch):
     """The RSS of one process, and the sum over its descendants, sampled every ``interval`` seconds."""
 
     def __init__(self, pid, interval=0.02):
-        self.process = psutil.Process(pid)
-        self.interval = interval
+        super().__init__(pid, interval)
         self.samples = []
         self.children_peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
 
     def rss(self):
         return self.process.memory_info().rss
@@ -197,19 +215,12 @@ class RSSSampler:
                 pass
         return total
 
-    def _run(self):
-        while not self._stop.is_set():
-            self.samples.append(self.rss())
-            self.children_peak = max(self.children_peak, self.children_rss())
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
+    def sample(self):
+        self.samples.append(self.rss())
+        self.children_peak = max(self.children_peak, self.children_rss())
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
+        super().__exit__(*exc)
         self.samples.append(self.rss())
 
 
@@ -277,14 +288,6 @@ def _memory_run(client, kernel_pid, kind, flags, size):
             "job_process_rss_peak_mb": sampler.children_peak / 2**20 if kind == "process" else None}
 
 
-def _start(kernel, log, timeout=60):
-    """tests/kernel_driver.py's Kernel.start, with the kernel's own output into ``log``."""
-    kernel.manager.start_kernel(stdout=log, stderr=log)
-    kernel.client = kernel.manager.client()
-    kernel.client.start_channels()
-    kernel.client.wait_for_ready(timeout=timeout)
-
-
 def _size_name(size):
     return "%d GB" % (size >> 30) if size >= 1 << 30 else "%d MB" % (size >> 20)
 
@@ -294,12 +297,11 @@ def run(quick: bool) -> list:
     driver = _kernel_driver()
     samples = 25 if quick else 60
     size = (100 << 20) if quick else (1 << 30)
-    old_path = os.environ.get("JUPYTER_PATH")
     kernel = driver.Kernel()
     rows, job_pids, client = [], set(), None
     log = tempfile.TemporaryFile(prefix="jobmagics-bench-kernel-")  # the kernel's own stdout/stderr
     try:
-        _start(kernel, log)
+        kernel.start(output=log)
         kernel_pid = kernel.pid
         client = Client(kernel)
         client.run("%load_ext jobmagics\nimport jobmagics")
@@ -325,11 +327,6 @@ def run(quick: bool) -> list:
                 pass
             client.close()
         kernel.shutdown()
-        if old_path is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old_path
-        shutil.rmtree(getattr(kernel, "_root", ""), ignore_errors=True)
         log.close()
     left = _wait_gone(job_pids, 15)
     if left:
@@ -337,30 +334,18 @@ def run(quick: bool) -> list:
     return rows
 
 
-class _ChildWatcher:
+class _ChildWatcher(_Watch):
     """Collects the pids of the kernel's descendants (its job processes) while inside."""
 
     def __init__(self, pid):
-        self.process = psutil.Process(pid)
+        super().__init__(pid, interval=0.5)
         self.pids = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.pids.update(p.pid for p in self.process.children(recursive=True))
-            except psutil.NoSuchProcess:
-                return
-            self._stop.wait(0.5)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
+    def sample(self):
+        try:
+            self.pids.update(p.pid for p in self.process.children(recursive=True))
+        except psutil.NoSuchProcess:
+            return False  # the kernel is gone: nothing more to watch
 
 
 def _wait_gone(pids, timeout):

@@ -72,10 +72,13 @@ class Kernel:
         self._env = env
         self.client = None
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, output=None):
+        """Start the kernel; ``output``, a file, gets the kernel process's own stdout and stderr."""
         kwargs = {"cwd": self._cwd} if self._cwd else {}
         if self._env is not None:
             kwargs["env"] = self._env
+        if output is not None:
+            kwargs.update(stdout=output, stderr=output)
         self.manager.start_kernel(**kwargs)
         self.client = self.manager.client()
         self.client.start_channels()
