@@ -12,6 +12,8 @@ from .spool import Spool
 #: Seconds records wait for more to join their frame, and the bytes that send them sooner.
 BATCH_DELAY = 0.02
 BATCH_BYTES = 64 * 1024
+#: Text characters merged into one frame at most (a flood arrives in frames of about this size).
+FRAME_TEXT = 1024 * 1024
 
 
 def _item_seq(item):
@@ -278,19 +280,26 @@ class Outbox:
     def _send_records(self, items, writer):
         if not items:
             return
-        by_job = {}
+        by_job = {}  # job id -> its frames, each [records, characters of text in them]
         for _, job_id, stream, data, stamp, seq in items:
-            records = by_job.setdefault(job_id, [])
-            if records and stream in ("stdout", "stderr") and records[-1][0] == stream:
-                records[-1][1].append(data)  # joined once below: += here would be quadratic
-                records[-1][3] = seq  # a merged record carries the last sequence number in it
-            else:
-                records.append([stream, [data] if stream in ("stdout", "stderr") else data, stamp, seq])
-        for job_id, records in by_job.items():
-            buffers = []
-            control = [self._encode(stream, "".join(data) if stream in ("stdout", "stderr") else data,
-                                    stamp, seq, buffers) for stream, data, stamp, seq in records]
-            writer.send(wire.RECORDS, control, job=job_id, buffers=buffers)
+            frames = by_job.setdefault(job_id, [])
+            if not frames or frames[-1][1] >= FRAME_TEXT:
+                frames.append([[], 0])  # a flood goes in frames of about FRAME_TEXT: bounded on both sides
+            records = frames[-1][0]
+            if stream in ("stdout", "stderr"):
+                frames[-1][1] += len(data)
+                if records and records[-1][0] == stream:
+                    records[-1][1].append(data)  # joined once below: += here would be quadratic
+                    records[-1][3] = seq  # a merged record carries the last sequence number in it
+                    continue
+                data = [data]
+            records.append([stream, data, stamp, seq])
+        for job_id, frames in by_job.items():
+            for records, _size in frames:
+                buffers = []
+                control = [self._encode(stream, "".join(data) if stream in ("stdout", "stderr") else data,
+                                        stamp, seq, buffers) for stream, data, stamp, seq in records]
+                writer.send(wire.RECORDS, control, job=job_id, buffers=buffers)
 
     @staticmethod
     def _encode(stream, data, stamp, seq, buffers):

@@ -419,3 +419,20 @@ def test_a_backlog_goes_again_a_bounded_batch_at_a_time_before_anything_new(monk
     lines = "".join(data for data, _seq in _texts(later)).splitlines()
     assert [line[:5] for line in lines[:2000]] == ["%05d" % i for i in range(2000)] and lines[2000:] == ["new"]
     box.close()
+
+
+def test_a_flood_of_text_goes_in_frames_of_bounded_size(collector):
+    from jobmagics.agent.outbox import FRAME_TEXT
+
+    box = Outbox(wire.FrameWriter(collector), batch_delay=60)  # everything below gathers into one batch
+    line = "x" * 999 + "\n"
+    count = 3 * FRAME_TEXT // len(line)
+    for _ in range(count):
+        box.record(1, "stdout", line)
+    box.state(1, JobState.Completed, None)
+    assert box.flush(30)
+    box.close()
+    frames = [f for f in collector.frames(skip_primer=False) if f.kind == wire.RECORDS]
+    sizes = [sum(len(data) for _s, data in records_of(f)) for f in frames]
+    assert len(frames) >= 3 and max(sizes) <= FRAME_TEXT + len(line)
+    assert sum(sizes) == count * len(line)
