@@ -131,8 +131,8 @@ def test_a_job_removed_while_waited_for_still_ends_the_wait():
 
 
 def test_waiting_for_n_jobs_looks_at_each_job_a_bounded_number_of_times():
+    import sys
     import threading
-    import time
 
     looks = [0]
 
@@ -146,10 +146,14 @@ def test_waiting_for_n_jobs_looks_at_each_job_a_bounded_number_of_times():
     jobs = [reg.add(CountingJob("pass", "ThreadJob")) for _ in range(1000)]
     result = []
     waiter = threading.Thread(target=lambda: result.append(reg.wait(jobs, timeout=60)))
-    waiter.start()
-    for job in jobs:
-        finish(job)
-        time.sleep(0.0001)  # let the waiter look
-    waiter.join()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the waiting thread gets a turn at (nearly) every change
+    try:
+        waiter.start()
+        for job in jobs:
+            finish(job)
+        waiter.join()
+    finally:
+        sys.setswitchinterval(switch)
     assert len(result[0]) == 1000
     assert looks[0] <= 4 * len(jobs)  # not a scan of every job per change
