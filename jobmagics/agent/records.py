@@ -71,8 +71,6 @@ class RecordLog:
     Records that cannot be pickled (live objects of a thread job) stay in memory.
     """
 
-    _LEN = struct.Struct("!I")
-
     def __init__(self, memory_limit: int = DEFAULT_MEMORY_LIMIT):
         self.memory_limit = memory_limit
         self._lock = threading.Lock()
@@ -184,31 +182,26 @@ def _write_chunk(file, values) -> int:
 
 def _read_chunk(fd, offset):
     """(the chunk's record tuples, the offset after it)."""
-    length, count = _CHUNK_HEADER.unpack(_pread_exact(fd, _CHUNK_HEADER.size, offset))
+    length, count = _CHUNK_HEADER.unpack(pread_exact(fd, _CHUNK_HEADER.size, offset))
     offset += _CHUNK_HEADER.size
-    sizes = struct.unpack("!%dQ" % count, _pread_exact(fd, _BUFFER_LENGTH.size * count, offset)) if count else ()
+    sizes = struct.unpack("!%dQ" % count, pread_exact(fd, _BUFFER_LENGTH.size * count, offset)) if count else ()
     offset += _BUFFER_LENGTH.size * count
-    data = _pread_exact(fd, length, offset)
+    data = pread_exact(fd, length, offset)
     offset += length
     buffers = []
     for size in sizes:
-        buffer = bytearray(size)
-        _preadinto(fd, buffer, offset)
-        buffers.append(buffer)
+        buffers.append(pread_exact(fd, size, offset))
         offset += size
     return pickle.loads(data, buffers=buffers), offset
 
 
-def _preadinto(fd, buffer, offset):
+def pread_exact(fd, length, offset):
+    """``length`` bytes of file ``fd`` from ``offset``, read straight into a new bytearray."""
+    buffer = bytearray(length)
     view, got = memoryview(buffer), 0
-    while got < len(buffer):
+    while got < length:  # pread may return less than asked
         n = os.preadv(fd, [view[got:]], offset + got)
         if not n:
             raise EOFError("spill file is shorter than its index says")
         got += n
-
-
-def _pread_exact(fd, length, offset):
-    buffer = bytearray(length)
-    _preadinto(fd, buffer, offset)
     return buffer

@@ -15,7 +15,7 @@ import os
 import pickle
 import tempfile
 
-from .records import approximate_size
+from .records import approximate_size, pread_exact
 
 DEFAULT_MEMORY_LIMIT = 8 * 1024 * 1024
 
@@ -100,11 +100,4 @@ class Spool:
                         yield item
 
     def _load(self, offset, length):
-        data, got = bytearray(length), 0
-        view = memoryview(data)
-        while got < length:  # pread may return less than asked
-            n = os.preadv(self._file.fileno(), [view[got:]], offset + got)
-            if not n:
-                raise EOFError("spool file is shorter than its index says")
-            got += n
-        return pickle.loads(data)
+        return pickle.loads(pread_exact(self._file.fileno(), length, offset))

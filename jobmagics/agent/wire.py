@@ -113,7 +113,8 @@ def _write_all(write, view):
 
 
 def _new_bytes(size):
-    """A new ``bytes`` of ``size`` whose memory may be written until it is handed out; None if not here.
+    """A new ``bytes`` of ``size`` and a writable view of its memory, until it is handed out;
+    (None, None) where that cannot be done (not CPython, no ctypes).
 
     CPython builds a bytes object this way itself (allocate, fill, then share): reading a big
     ``bytes`` value straight into it saves copying it out of a read buffer afterwards.
