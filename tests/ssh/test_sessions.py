@@ -247,3 +247,14 @@ def test_an_ssh_session_can_be_disconnected_on_purpose_and_connected_again(ssh_h
     assert job.wait(60) and jobmagics.receive_job(job) == "after"
     remote.remove_session(session)
     job.remove()
+
+
+def test_the_session_channel_is_tuned_for_big_results_and_small_round_trips(one):
+    import socket
+
+    from jobmagics.transport.ssh import CHANNEL_WINDOW
+
+    transport = one.link.transport
+    assert transport.channel.in_window_size == CHANNEL_WINDOW  # big results are not held back by the window
+    sock = transport.client.get_transport().sock
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)  # small frames go out at once
