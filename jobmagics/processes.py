@@ -80,9 +80,21 @@ def tree(pid):
         return []
 
 
+def signal_group(pgid, sig=signal.SIGTERM):
+    """Send ``sig`` to every member of process group ``pgid`` at once (one system call, no look-up)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def end_tree(pid, pgid=None, grace=3.0):
     """Terminate ``pid``, its descendants and its process group; kill what is left after ``grace``."""
     psutil = _psutil()
+    if pgid is not None:
+        # The group first, atomically: if this process is killed while it is still looking up the
+        # rest (a kernel told to end can be), no member was left out because it came later in a list.
+        signal_group(pgid)
     procs = {p.pid: p for p in tree(pid)}
     if pgid is not None:
         procs.update({p.pid: p for p in group_members(pgid)})

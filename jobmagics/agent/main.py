@@ -248,10 +248,12 @@ _exiting = threading.Event()
 
 
 def _on_sigterm(signum, frame):
-    # While the agent ends its own process group it ignores its own SIGTERM;
-    # any other SIGTERM ends it as the default action would.
+    # While the agent ends its own process group it ignores its own SIGTERM. Any other SIGTERM
+    # ends the group first (what the job started must not outlive it: whoever sent the signal may
+    # be gone before it reaches them), then the agent, as the default action would.
     if _exiting.is_set():
         return
+    _end_process_group()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 

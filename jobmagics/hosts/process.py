@@ -76,7 +76,15 @@ class ProcessHost:
         link.transport.kill(self.kill_grace)
         job.wait(self.kill_grace + 5)
 
+    def terminate_all(self):
+        """Send every job process group SIGTERM now, without waiting: the first step of an exit."""
+        with self._lock:
+            links = list(self._links.values())
+        for link in links:
+            link.transport.terminate()
+
     def shutdown(self):
+        self.terminate_all()
         with self._lock:
             links = list(self._links.values())
         for link in links:

@@ -68,6 +68,11 @@ class LocalTransport(Transport):
         except OSError:
             pass
 
+    def terminate(self):
+        """SIGTERM to the agent's process group, at once; :meth:`kill` makes sure it ends."""
+        if self.process is not None:
+            processes.signal_group(self.process.pid)
+
     def kill(self, grace=KILL_GRACE):
         if self.process is not None:
             processes.end_tree(self.process.pid, pgid=self.process.pid, grace=grace)

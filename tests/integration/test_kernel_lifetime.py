@@ -67,6 +67,25 @@ def test_killed_kernel_leaves_no_job_process_behind():
         kernel.shutdown(now=True)
 
 
+def test_a_job_process_told_to_end_takes_what_it_started_with_it():
+    # The kernel is frozen, so only the job's process itself can end its children: it must not
+    # rely on a kernel that may be gone (a restart can kill the kernel while it is ending jobs).
+    kernel = Kernel().start()
+    try:
+        agent, child, grandchild = start_tree(kernel)
+        os.kill(kernel.pid, signal.SIGSTOP)
+        try:
+            os.kill(agent, signal.SIGTERM)
+            assert_processes_end([agent, child, grandchild])
+        finally:
+            os.kill(kernel.pid, signal.SIGCONT)
+        result = kernel.run("tree.wait(30)\nprint(tree.state, '|', tree.reason)")
+        assert result.stdout.startswith("Failed | "), result.stdout + result.error_text()
+        assert "SIGTERM" in result.stdout
+    finally:
+        kernel.shutdown(now=True)
+
+
 def test_an_ipython_profile_can_load_the_extension(tmp_path):
     profile = tmp_path / "profile_default"
     profile.mkdir()
