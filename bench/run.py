@@ -194,6 +194,9 @@ def format_row(row):
     if "throughput_mb_s" in row:
         extra = "  (%.0f MB/s against %.0f MB/s: %.2f× the throughput)" % (
             row["throughput_mb_s"], row["floor_throughput_mb_s"], row["throughput_ratio"])
+        if "invoke_building_it_s" in row:
+            extra = extra[:-1] + "; %%invoke building it there: %.2f s, %.2f×)" % (
+                row["invoke_building_it_s"], row["invoke_throughput_ratio"])
     if "roundtrip_floor_s" in row:
         extra = "  (%s: %.4f s" % (row["roundtrip_floor"], row["roundtrip_floor_s"])
         if row.get("floor_without_rc_s"):

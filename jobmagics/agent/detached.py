@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from . import wire
+from . import handover, wire
 from .main import Agent, _exiting, _on_sigterm, prepare
 
 
@@ -71,7 +71,8 @@ class DetachedSession:
             os.umask(old)
         listener.listen(8)
         info = {"id": self.id, "name": self.settings["name"], "pid": os.getpid(), "created": time.time(),
-                "idle_timeout": self.idle_timeout, "python": sys.executable}
+                "idle_timeout": self.idle_timeout, "python": sys.executable,
+                "takes_pipes": handover.supported()}  # a relay may hand it the SSH channel's pipes
         write_private(self.info_path, json.dumps(info))
         token_path = os.path.join(self.dir, self.id + ".token")
         if not os.path.exists(token_path):  # a kernel on another computer sent it: keep it for reconnecting
@@ -94,24 +95,24 @@ class DetachedSession:
                              name="jobmagics-connection").start()
 
     def _connection(self, connection):
-        reader = connection.makefile("rb")
-        writer = connection.makefile("wb", buffering=0)
+        streams = handover.Streams(connection)
+        reader, writer = streams.reader, streams.writer
         try:
             greeting = wire.read_frame(reader)
         except (EOFError, OSError, wire.ProtocolError):
             greeting = None
         request = (greeting.control or {}) if greeting is not None and greeting.kind == wire.HELLO else {}
         if not hmac.compare_digest(str(request.get("token", "")).encode(), self.token.encode()):
-            self._refuse(writer, "wrong token: this session belongs to someone else", connection)
+            self._refuse(writer, "wrong token: this session belongs to someone else", streams)
             return
         if request.get("intent") == "status":
             wire.FrameWriter(writer).send(wire.HELLO, dict(self.agent.hello(), availability=self.availability()))
-            connection.close()
+            streams.close()
             return
         with self._lock:
             busy, self._attached = self._attached, True
         if busy:
-            self._refuse(writer, "Busy: another kernel is connected to this session", connection)
+            self._refuse(writer, "Busy: another kernel is connected to this session", streams)
             return
         ending = None
         try:
@@ -127,18 +128,14 @@ class DetachedSession:
                 self._attached = False
                 self._idle_since = time.monotonic()
                 self._idle.notify_all()
-            try:
-                connection.shutdown(socket.SHUT_RDWR)  # the kernel's reader sees the end now
-            except OSError:
-                pass
-            connection.close()
+            streams.close()
 
-    def _refuse(self, writer, message, connection):
+    def _refuse(self, writer, message, streams):
         try:
             wire.FrameWriter(writer).send(wire.ERROR, {"error": message})
         except OSError:
             pass
-        connection.close()
+        streams.close()
 
     def availability(self):
         return "Busy" if self._attached else "Available"

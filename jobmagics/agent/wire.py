@@ -121,9 +121,15 @@ def _new_bytes(size):
     """
     if _bytes_api is None:
         return None, None
-    ctypes, new, address_of = _bytes_api
+    ctypes, new, address_of, advise = _bytes_api
     value = new(None, size)
-    return value, memoryview((ctypes.c_char * size).from_address(address_of(value))).cast("B")
+    address = address_of(value)
+    if advise is not None and size >= BIG_BUFFER:
+        # Before the first write: its pages are still untouched, so they can come as huge pages.
+        start = -(-address // _PAGE) * _PAGE
+        end = (address + size) // _PAGE * _PAGE
+        advise(start, end - start, _MADV_HUGEPAGE)
+    return value, memoryview((ctypes.c_char * size).from_address(address)).cast("B")
 
 
 def _bytes_functions():
@@ -138,7 +144,23 @@ def _bytes_functions():
     new.restype, new.argtypes = ctypes.py_object, [ctypes.c_char_p, ctypes.c_ssize_t]
     address_of = ctypes.pythonapi.PyBytes_AsString
     address_of.restype, address_of.argtypes = ctypes.c_void_p, [ctypes.py_object]
-    return ctypes, new, address_of
+    return ctypes, new, address_of, _madvise(ctypes)
+
+
+def _madvise(ctypes):
+    """libc's madvise, where there is one and the kernel knows huge pages; else None."""
+    if _MADV_HUGEPAGE is None:
+        return None
+    try:
+        advise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    advise.restype, advise.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return advise
+
+
+_PAGE = mmap.PAGESIZE
+_MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
 
 
 _bytes_api = _bytes_functions()

@@ -258,3 +258,48 @@ def test_the_session_channel_is_tuned_for_big_results_and_small_round_trips(one)
     assert transport.channel.in_window_size == CHANNEL_WINDOW  # big results are not held back by the window
     sock = transport.client.get_transport().sock
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)  # small frames go out at once
+
+
+def _relay_descriptors():
+    """For each relay running under sshd now: where its stdin and stdout lead."""
+    import psutil
+
+    from jobmagics.transport.bootstrap import BOOTSTRAP
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if BOOTSTRAP in (proc.info["cmdline"] or []) and proc.parent().name().startswith("sshd"):
+                found.append(tuple(os.readlink("/proc/%d/fd/%d" % (proc.pid, fd)) for fd in (0, 1)))
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def test_the_relay_hands_the_channel_to_the_session(one):
+    # The session reads and writes sshd's pipes itself: the relay copies nothing, so a big result
+    # crosses one process fewer.
+    assert _relay_descriptors() == [(os.devnull, os.devnull)]
+    value = remote.invoke("b'x' * (3 << 20)", session=one, namespace={})
+    assert value == b"x" * (3 << 20)
+
+
+def test_a_session_that_does_not_take_the_pipes_is_relayed_byte_by_byte(ssh_home):
+    import json
+
+    session = remote.new_session("one", python=BARE)
+    try:
+        files = session.link.transport.files
+        info_path = "%s/%s.json" % (files.dir, files.id)
+        with open(info_path) as fh:
+            info = json.load(fh)
+        assert info.pop("takes_pipes") is True
+        with open(info_path, "w") as fh:  # as a session started by an older jobmagics says nothing
+            json.dump(info, fh)
+        remote.disconnect_session(session)
+        remote.connect_session(session)
+        [(stdin, stdout)] = _relay_descriptors()
+        assert stdin.startswith("pipe:") and stdout.startswith("pipe:")
+        assert remote.invoke("b'y' * (3 << 20)", session=session, namespace={}) == b"y" * (3 << 20)
+    finally:
+        remote.remove_session(session)
