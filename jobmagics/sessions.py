@@ -135,7 +135,7 @@ class Session:
                 self.reason = "the connection to %s was lost" % self.computer_name
                 if self.files is not None:
                     self.reason += "; its jobs go on there: %%connect_session %s resumes" % self.name
-        if not closing and self.transport == "Local" and not self._process_alive():
+        if not closing and self.transport == "Local" and self._process_ended():
             with self._lock:
                 self.reason = "the session process ended"
             self._fail_jobs(self.reason)  # nothing goes on there: its jobs failed with it
@@ -160,10 +160,10 @@ class Session:
     def jobs(self):
         return list(self.link.jobs.values())
 
-    def _process_alive(self):
-        from .transport.local_socket import process_alive
+    def _process_ended(self):
+        from .transport.local_socket import process_ended
 
-        return process_alive((self.hello or {}).get("pid"))
+        return process_ended((self.hello or {}).get("pid"))
 
     def close(self, timeout=15.0):
         """Stop the session's jobs and end its agent; the session is Closed."""

@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 from ..agent import wire
@@ -103,6 +104,21 @@ def process_alive(pid):
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True  # no /proc here: kill(0) said it exists
+
+
+#: Seconds a session process that closed its connection gets to finish exiting: its sockets close
+#: before it is gone, so the kernel can see the end of the connection while it still shows as running.
+EXIT_GRACE = 2.0
+
+
+def process_ended(pid, within=EXIT_GRACE):
+    """Whether process ``pid`` has ended, or ends within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def find_sessions():

@@ -191,6 +191,28 @@ def test_processes_a_job_started_end_with_the_session():
     job.remove()
 
 
+def test_a_session_process_that_lets_its_connection_go_before_it_is_gone_still_fails_its_jobs():
+    # A process's sockets close before it has finished exiting: the kernel sees the end of the
+    # connection first, and must not take the still-running process for a live session.
+    session = remote.new_session(local=True, name="lingering-%d" % os.getpid())
+    waiting = remote.invoke("import time\nwhile True:\n    time.sleep(0.05)", session=session, as_job=True,
+                            namespace={})
+    _running(waiting)
+    code = ("import os, socket, time\n"
+            "for fd in map(int, os.listdir('/proc/self/fd')):\n"
+            "    try:\n"
+            "        socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "time.sleep(0.3)\n"
+            "os._exit(3)")
+    remote.invoke(code, session=session, as_job=True, namespace={})
+    assert waiting.wait(30)
+    assert waiting.state == "Failed" and "the session process ended" in waiting.child_jobs[0].reason
+    remote.remove_session(session)
+    waiting.remove()
+
+
 def test_a_job_that_ends_the_session_process_fails_the_jobs_in_it():
     session = remote.new_session(local=True, name="crash-%d" % os.getpid())
     waiting = remote.invoke("import time\nwhile True:\n    time.sleep(0.05)", session=session, as_job=True,
