@@ -5,6 +5,7 @@ import itertools
 import threading
 
 from ..agent import serialize, wire
+from ..agent.states import FINISHED, JobState
 from ..errors import AgentStartError, ProtocolMismatchError
 
 
@@ -30,6 +31,9 @@ class AgentLink:
     def __init__(self, transport, on_end=None):
         self.transport = transport
         self.on_end = on_end  # called once the stream ended, from the reader thread
+        # Set when the kernel kills the agent's process to stop its job: the job's code may then
+        # end because its children died, and its Completed is a consequence of the stop, not news.
+        self.killing = False
         self.writer = None  # once the transport is open
         self.jobs = {}  # this link's id for a job -> Job (frames carry it; registry ids may not exist)
         self._link_ids = {}  # job instance id -> this link's id for it
@@ -151,6 +155,8 @@ class AgentLink:
                 if frame.kind == wire.RECORDS:
                     self._apply_records(job, frame)
                 elif frame.kind == wire.STATE:
+                    if self.killing and JobState(frame.control["state"]) in FINISHED:
+                        continue  # the host finishes the job as Stopped when the process has ended
                     job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
             if self.on_end is not None and self.transport is transport:

@@ -73,6 +73,7 @@ class ProcessHost:
         if link is None or job.finished:
             return
         job._begin_stop()
+        link.killing = True
         link.transport.kill(self.kill_grace)
         job.wait(self.kill_grace + 5)
 
