@@ -70,8 +70,8 @@ class Streams:
             except OSError:
                 pass
         if first == OFFER and len(fds) == 2:
-            size = _LENGTH.unpack(_recv_exact(connection, _LENGTH.size).rjust(_LENGTH.size, b"\0"))[0]
-            early = _recv_exact(connection, size)
+            head = _recv_exact(connection, _LENGTH.size)
+            early = _recv_exact(connection, _LENGTH.unpack(head)[0]) if len(head) == _LENGTH.size else b""
             self.pipes = [os.fdopen(fds[0], "rb"), os.fdopen(fds[1], "wb", buffering=0)]
             self.reader = _Prefixed(early, self.pipes[0])
             self.writer = self.pipes[1]

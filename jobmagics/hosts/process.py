@@ -85,7 +85,6 @@ class ProcessHost:
             link.transport.terminate()
 
     def shutdown(self):
-        self.terminate_all()
         with self._lock:
             links = list(self._links.values())
         for link in links:

@@ -191,13 +191,19 @@ def test_processes_a_job_started_end_with_the_session():
     job.remove()
 
 
-def test_a_session_process_that_lets_its_connection_go_before_it_is_gone_still_fails_its_jobs():
-    # A process's sockets close before it has finished exiting: the kernel sees the end of the
-    # connection first, and must not take the still-running process for a live session.
-    session = remote.new_session(local=True, name="lingering-%d" % os.getpid())
+def _session_with_a_waiting_job(name):
+    """A new local session, and a job running in it that never ends by itself."""
+    session = remote.new_session(local=True, name="%s-%d" % (name, os.getpid()))
     waiting = remote.invoke("import time\nwhile True:\n    time.sleep(0.05)", session=session, as_job=True,
                             namespace={})
     _running(waiting)
+    return session, waiting
+
+
+def test_a_session_process_that_lets_its_connection_go_before_it_is_gone_still_fails_its_jobs():
+    # A process's sockets close before it has finished exiting: the kernel sees the end of the
+    # connection first, and must not take the still-running process for a live session.
+    session, waiting = _session_with_a_waiting_job("lingering")
     code = ("import os, socket, time\n"
             "for fd in map(int, os.listdir('/proc/self/fd')):\n"
             "    try:\n"
@@ -206,18 +212,16 @@ def test_a_session_process_that_lets_its_connection_go_before_it_is_gone_still_f
             "        pass\n"
             "time.sleep(0.3)\n"
             "os._exit(3)")
-    remote.invoke(code, session=session, as_job=True, namespace={})
-    assert waiting.wait(30)
+    lingering = remote.invoke(code, session=session, as_job=True, namespace={})
+    assert waiting.wait(30) and lingering.wait(30)
     assert waiting.state == "Failed" and "the session process ended" in waiting.child_jobs[0].reason
     remote.remove_session(session)
     waiting.remove()
+    lingering.remove()
 
 
 def test_a_job_that_ends_the_session_process_fails_the_jobs_in_it():
-    session = remote.new_session(local=True, name="crash-%d" % os.getpid())
-    waiting = remote.invoke("import time\nwhile True:\n    time.sleep(0.05)", session=session, as_job=True,
-                            namespace={})
-    _running(waiting)
+    session, waiting = _session_with_a_waiting_job("crash")
     crash = remote.invoke("import os\nos._exit(3)", session=session, as_job=True, namespace={})
     assert crash.wait(30) and waiting.wait(30)
     assert waiting.state == "Failed" and "the session process ended" in waiting.child_jobs[0].reason
