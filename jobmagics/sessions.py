@@ -61,15 +61,14 @@ class Session:
             self.hello = self.link.handshake(greeting)
             if not self.hello.get("has_dill"):
                 self.link.install_dill()
-        except AgentStartError as exc:
+        except Exception as exc:
+            # A detached session that refused us (busy, wrong token) said why; otherwise the agent's
+            # exit says why, read before kill: a closed channel forgets its exit status.
+            refused = isinstance(exc, AgentStartError) and self.files is not None
+            reason = str(exc) if refused else self._connection.exit_reason(5.0)
             self._connection.kill()
-            if self.files is not None:  # a detached session refused us (busy, wrong token): say why
-                raise UserInputError("session %s: %s" % (self.name, exc)) from None
-            raise JobmagicsError("the agent did not start on %s: %s"
-                                 % (self.computer_name, self._connection.exit_reason(5.0))) from None
-        except Exception:
-            reason = self._connection.exit_reason(5.0)
-            self._connection.kill()
+            if refused:
+                raise UserInputError("session %s: %s" % (self.name, reason)) from None
             raise JobmagicsError("the agent did not start on %s: %s" % (self.computer_name, reason)) from None
         with self._lock:
             self.state = SessionState.Opened

@@ -294,7 +294,10 @@ class SSHTransport(Transport):
         if code == 127:
             return "%s has no %s (install Python 3.8 or newer there, or pass --python)" % (
                 self.config.label, self.python)
-        reason = "the agent on %s exited with code %d" % (self.config.label, code)
+        if code == -1:  # the channel closed without an exit status (the connection went first)
+            reason = "the agent on %s ended without an exit status" % self.config.label
+        else:
+            reason = "the agent on %s exited with code %d" % (self.config.label, code)
         return reason + (": " + text[-1] if text else "")
 
 
@@ -337,13 +340,17 @@ class SSHRelayTransport(SSHTransport):
         token, sid = secrets.token_hex(32), uuid.uuid4().hex[:16]
         settings = {"dir": None, "id": sid, "name": name, "token": token, "idle_timeout": idle_timeout}
         channel = self.run_python()
-        channel.sendall(agent_bundle("detached") + (json.dumps(settings) + "\n").encode())
-        channel.shutdown_write()
+        try:
+            channel.sendall(agent_bundle("detached") + (json.dumps(settings) + "\n").encode())
+            channel.shutdown_write()
+        except OSError:
+            pass  # the remote command ended without reading its input: its exit status says why
         answer = _read_all(channel)
         if not answer.startswith(b"READY"):
             self.channel = channel
+            reason = self.exit_reason(5.0)  # before closing: a closed channel forgets its exit status
             close_client(self.client)
-            raise SSHError("the session did not start on %s: %s" % (self.config.label, self.exit_reason(5.0)))
+            raise SSHError("the session did not start on %s: %s" % (self.config.label, reason))
         directory = answer.decode().split(None, 2)[2].strip()
         self.files = RemoteFiles(directory, sid, token)
         return self.files

@@ -136,6 +136,13 @@ def test_a_missing_remote_python_is_named(ssh_home):
         remote.new_session("one", python="/nonexistent/python3")
 
 
+def test_a_remote_python_that_ends_after_closing_its_output_has_its_exit_code_named(ssh_home):
+    # Its output ends a second before its exit status comes: the kernel must wait for the status.
+    lingering = "sh -c 'exec >&- 2>&-; sleep 1; exit 3' sh"
+    with pytest.raises(jobmagics.JobmagicsError, match="exited with code 3"):
+        remote.new_session("one", python=lingering)
+
+
 def test_a_cut_link_leaves_the_job_disconnected_and_reconnecting_loses_nothing(ssh_home, sshd_server, tmp_path):
     flag = str(tmp_path / "go")
     session = remote.new_session("two", python=BARE)
