@@ -97,6 +97,9 @@ EXAMPLES = {
     "get_session": [
         ("This kernel's sessions as a table.", "%get_session"),
         ("One session by name.", "%get_session web-1"),
+        ("Your sessions on a computer that no kernel here is connected to, reached with the same "
+         "connection flags as `%new_session`.",
+         "%get_session --computer 10.0.0.5 --user deploy --port 2222 --python /opt/py/bin/python3"),
     ],
     "remove_session": [
         ("Close sessions; their jobs are stopped and their agents end.", "%remove_session web-1 web-2"),

@@ -35,6 +35,29 @@ session_argument = argument("--session", "-s", metavar="S",
                             help="act on the job registry inside session S (the jobs and their results stay there)")
 
 
+# How to reach a computer over SSH, for the magics that log in to one.
+_CONNECTION_ARGUMENTS = (
+    argument("--user", "-u", help="user to log in as (default: ~/.ssh/config, else your user name)"),
+    argument("--port", "-p", type=int, help="SSH port (default: ~/.ssh/config, else 22)"),
+    argument("--identity", "-i", metavar="FILE", help="private key file to log in with"),
+    argument("--python", metavar="EXE", help="Python on the remote computer (default python3)"),
+    argument("--accept-new-host-key", action="store_true",
+             help="accept and remember a host key not yet in known_hosts (never a changed one)"),
+)
+
+
+def connection_arguments(magic):
+    for decorator in reversed(_CONNECTION_ARGUMENTS):
+        magic = decorator(magic)
+    return magic
+
+
+def connection_options(args):
+    """The SSH options of parsed ``connection_arguments`` (quoted values unquoted)."""
+    return dict(user=unquote(args.user), port=args.port, identity=unquote(args.identity),
+                python=unquote(args.python), accept_new_host_key=args.accept_new_host_key)
+
+
 @magics_class
 class JobMagics(Magics):
     """PowerShell-style background jobs: %start_job, %get_job, %receive_job, %wait_job, ..."""
@@ -200,12 +223,7 @@ class JobMagics(Magics):
     @argument("--idle-timeout", type=float, metavar="SEC",
               help="with --local: end it (and its jobs) after SEC seconds with no kernel connected (default 7200)")
     @argument("--name", "-n", help="the session's name (default Session<id>; with several computers, NAME-1, NAME-2, ...)")
-    @argument("--user", "-u", help="user to log in as (default: ~/.ssh/config, else your user name)")
-    @argument("--port", "-p", type=int, help="SSH port (default: ~/.ssh/config, else 22)")
-    @argument("--identity", "-i", metavar="FILE", help="private key file to log in with")
-    @argument("--python", metavar="EXE", help="Python on the remote computer (default python3)")
-    @argument("--accept-new-host-key", action="store_true",
-              help="accept and remember a host key not yet in known_hosts (never a changed one)")
+    @connection_arguments
     @line_magic
     def new_session(self, line):
         """Open a persistent session on each computer (New-PSSession); the value is the session(s).
@@ -214,13 +232,9 @@ class JobMagics(Magics):
         the connection. Host keys are checked against ~/.ssh/known_hosts.
         """
         args = parse_argstring(self.new_session, line)
-        for option in ("name", "user", "identity", "python"):
-            setattr(args, option, unquote(getattr(args, option)))
         with user_errors():
             return remote.new_session(comma_list(args.computer), local=args.local, idle_timeout=args.idle_timeout,
-                                      name=args.name, user=args.user, port=args.port,
-                                      identity=args.identity, python=args.python,
-                                      accept_new_host_key=args.accept_new_host_key)
+                                      name=unquote(args.name), **connection_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -228,17 +242,20 @@ class JobMagics(Magics):
     @argument("--local", action="store_true", help="also the detached sessions of this user on this machine")
     @argument("--computer", "-c", nargs="+", metavar="HOST",
               help="also this user's sessions on these computers that no kernel here is connected to")
+    @connection_arguments
     @line_magic
     def get_session(self, line):
         """List sessions (Get-PSSession): Id Name Transport ComputerName State Availability.
 
         With --local (this machine) or --computer HOST, sessions this kernel is not
         connected to show too, as Disconnected, Available or Busy (another kernel
-        is connected); %receive_session or %connect_session takes one back.
+        is connected); %receive_session or %connect_session takes one back. The
+        connection flags say how to reach those computers, as for %new_session.
         """
         args = parse_argstring(self.get_session, line)
         with user_errors():
-            return remote.get_session(*args.sessions, local=args.local, computer=comma_list(args.computer))
+            return remote.get_session(*args.sessions, local=args.local, computer=comma_list(args.computer),
+                                      **connection_options(args))
 
     @no_var_expand
     @magic_arguments()

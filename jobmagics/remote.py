@@ -135,6 +135,8 @@ def get_session(*refs, local=False, computer=None, **ssh_options):
     adds this user's sessions on that computer that no kernel here is
     connected to. Those show as Disconnected, Available or Busy.
     """
+    if not computer and any(ssh_options.values()):
+        raise UserInputError("--user, --port, --identity, --python and --accept-new-host-key go with --computer")
     reg = sessions()
     found = [reg.resolve(r) for r in refs] if refs else reg.sessions()
     mine = {s.files.id for s in reg.sessions() if s.files is not None}

@@ -392,13 +392,17 @@ def list_sessions(host, **options):
     transport = SSHTransport(host, **options)
     transport.client = connect(transport.config, transport.accept_new_host_key, transport.password_prompt)
     try:
-        channel = transport.run_python()
-        channel.sendall(agent_bundle("listing"))
-        channel.shutdown_write()
-        text = _read_all(channel).decode("utf-8", "replace").strip().splitlines()
+        transport.channel = transport.run_python()
+        try:
+            transport.channel.sendall(agent_bundle("listing"))
+            transport.channel.shutdown_write()
+        except OSError:
+            pass  # the remote command ended without reading its input: its exit status says why
+        text = _read_all(transport.channel).decode("utf-8", "replace").strip().splitlines()
+        try:
+            return json.loads(text[-1])  # the listing always prints its line, "[]" for none
+        except (IndexError, ValueError):
+            raise SSHError("cannot list the sessions on %s: %s"
+                           % (transport.config.label, transport.exit_reason(5.0))) from None
     finally:
         close_client(transport.client)
-    try:
-        return json.loads(text[-1]) if text else []
-    except ValueError:
-        raise SSHError("cannot list the sessions on %s" % transport.config.label) from None

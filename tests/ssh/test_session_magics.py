@@ -1,6 +1,9 @@
 """The session magics in a real kernel whose HOME holds the loopback sshd's config and keys."""
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from kernel_driver import Kernel
@@ -48,6 +51,7 @@ def test_new_session_invoke_and_remove_session(kernel):
     ("%new_session --local --computer one", "UsageError: --local and --computer cannot be used together"),
     ("%new_session --local --idle-timeout 0", "UsageError: --idle-timeout must be a positive number of seconds"),
     ("%get_session --bogus", "UsageError: unrecognized arguments: --bogus"),
+    ("%get_session --local --port 2222", "UsageError: --user, --port, --identity, --python and --accept-new"),
 ])
 def test_session_mistakes_are_one_line(kernel, line, message):
     result = kernel.run(line)
@@ -157,3 +161,33 @@ def test_a_normal_kernel_shutdown_ends_its_ssh_sessions(ssh_home):
         assert k.run('%new_session --computer one --name ends-with-kernel --python "/usr/bin/python3 -S"').ok
     left = [s.name for s in remote.get_session(computer="one", python="/usr/bin/python3 -S")]
     assert "ends-with-kernel" not in left
+
+
+def test_get_session_computer_takes_the_connection_flags(kernel, ssh_home):
+    # Another kernel leaves a session; this one finds it by address, with no ~/.ssh/config entry to help.
+    with Kernel(env=ssh_home.env()) as other:
+        assert other.run("%load_ext jobmagics").ok
+        assert other.run('%%new_session --computer two --name flagged --python "%s"' % BARE).ok
+        assert other.run("%disconnect_session flagged").ok
+    address = ssh_home.hosts["two"]
+    try:
+        listed = kernel.run('%%get_session --computer %s --port %d --user %s --python "%s"'
+                            % (address, ssh_home.port, ssh_home.user, BARE))
+        assert listed.ok, listed.stderr
+        assert ["flagged", "SSH", address, "Disconnected"] in [row.split()[1:5] for row in listed.text.splitlines()]
+        back = kernel.run("s = %connect_session flagged\n%invoke --session flagged 6 * 7")
+        assert back.ok, back.stderr
+        assert back.text == "42"
+        assert kernel.run("%remove_session flagged").ok
+    finally:  # if the test failed first, end the session it left (it would idle on for hours)
+        from jobmagics.transport.local_socket import find_sessions
+
+        for pid in [info["pid"] for _files, info in find_sessions() if info.get("name") == "flagged"]:
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_get_session_names_a_missing_remote_python(kernel):
+    listed = kernel.run("%get_session --computer one --python /nonexistent/python3")
+    assert listed.stderr.startswith("UsageError: cannot list the sessions on one"), listed.stderr
+    assert "has no /nonexistent/python3" in listed.stderr
+    assert len(listed.stderr.strip().splitlines()) == 1
