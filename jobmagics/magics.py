@@ -47,6 +47,7 @@ _CONNECTION_ARGUMENTS = (
 
 
 def connection_arguments(magic):
+    """Add the SSH connection flags to a magic (under ``@magic_arguments()``)."""
     for decorator in reversed(_CONNECTION_ARGUMENTS):
         magic = decorator(magic)
     return magic

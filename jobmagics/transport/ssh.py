@@ -340,11 +340,7 @@ class SSHRelayTransport(SSHTransport):
         token, sid = secrets.token_hex(32), uuid.uuid4().hex[:16]
         settings = {"dir": None, "id": sid, "name": name, "token": token, "idle_timeout": idle_timeout}
         channel = self.run_python()
-        try:
-            channel.sendall(agent_bundle("detached") + (json.dumps(settings) + "\n").encode())
-            channel.shutdown_write()
-        except OSError:
-            pass  # the remote command ended without reading its input: its exit status says why
+        _send_input(channel, agent_bundle("detached") + (json.dumps(settings) + "\n").encode())
         answer = _read_all(channel)
         if not answer.startswith(b"READY"):
             self.channel = channel
@@ -376,6 +372,15 @@ class SSHRelayTransport(SSHTransport):
         return SSHRelayTransport(self.location, files=self.files, **self.options)
 
 
+def _send_input(channel, data):
+    """Write a remote command's whole input, then end it."""
+    try:
+        channel.sendall(data)
+        channel.shutdown_write()
+    except OSError:
+        pass  # the command ended without reading its input: its exit status says why
+
+
 def _read_all(channel):
     chunks = []
     while True:
@@ -393,11 +398,7 @@ def list_sessions(host, **options):
     transport.client = connect(transport.config, transport.accept_new_host_key, transport.password_prompt)
     try:
         transport.channel = transport.run_python()
-        try:
-            transport.channel.sendall(agent_bundle("listing"))
-            transport.channel.shutdown_write()
-        except OSError:
-            pass  # the remote command ended without reading its input: its exit status says why
+        _send_input(transport.channel, agent_bundle("listing"))
         text = _read_all(transport.channel).decode("utf-8", "replace").strip().splitlines()
         try:
             return json.loads(text[-1])  # the listing always prints its line, "[]" for none
