@@ -45,11 +45,7 @@ class ForkedProcess:
 
     def close_input(self):
         """What closing a pipe's write end does: the agent reads the end of its input."""
-        try:
-            self._protocol.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        self._protocol.close()
+        _shut_and_close(self._protocol, socket.SHUT_WR)
         self.stdin.close()
 
     def _exited(self, code):
@@ -177,11 +173,7 @@ class ForkServer:
 
     def close(self):
         """End the server (running jobs keep their own processes; they end with their connections)."""
-        try:
-            self._control.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._control.close()
+        _shut_and_close(self._control, socket.SHUT_RDWR)
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
@@ -242,3 +234,12 @@ def shutdown():
         server, _server = _server, None
     if server is not None:
         server.close()
+
+
+def _shut_and_close(sock, how):
+    """Shut a socket down (the peer reads its end at once, whoever else holds it) and close it."""
+    try:
+        sock.shutdown(how)
+    except OSError:
+        pass  # the peer is gone already
+    sock.close()
