@@ -9,13 +9,14 @@ import sys
 import threading
 
 from . import capture, shipping
-from .agent.delivery import ComputerTagger, collapse, deliver
+from .agent.delivery import ComputerTagger, collapse, deliver, show_error
 from .agent.job import Job
 from .agent.registry import JobRegistry
 from .agent.runner import Work
 from .agent.table import JobList
 from .agent.threadhost import ThreadHost
-from .errors import JobStateError, UserInputError
+from .agent.states import JobState
+from .errors import JobError, JobStateError, UserInputError
 from .hosts.process import ProcessHost
 
 _lock = threading.Lock()
@@ -205,21 +206,38 @@ def _interrupt_deferred():
         raise KeyboardInterrupt
 
 
-def _deliver_all(job, outputs, keep=False, tagger=None):
+def _deliver_all(job, outputs, keep=False, tagger=None, errors=None):
     with _interrupt_deferred():
-        deliver(job.records(keep=keep), outputs, tagger)
+        deliver(job.records(keep=keep), outputs, tagger, errors)
 
 
-def stream_until_done(job, outputs, tag_computers=False):
-    """Deliver as the job (and its children) go, until all finished."""
+def stream_until_done(job, outputs, tag_computers=False, fail=False):
+    """Deliver as the job (and its children) go, until all finished.
+
+    With ``fail`` an error in the job fails the caller as an error in a cell
+    would (so "Run All" stops there): its errors are shown and the last is raised.
+    """
     tagger = ComputerTagger() if tag_computers else None
+    errors = [] if fail else None
     while True:
         seen = job.activity  # children's records and states count as the parent's activity
-        _deliver_all(job, outputs, tagger=tagger)
+        _deliver_all(job, outputs, tagger=tagger, errors=errors)
         if job.finished and all(c.finished for c in job.child_jobs):
-            _deliver_all(job, outputs, tagger=tagger)
-            return
+            _deliver_all(job, outputs, tagger=tagger, errors=errors)
+            break
         job.wait_for_activity(seen)
+    if fail:
+        _raise_failure(job, errors)
+
+
+def _raise_failure(job, errors):
+    """Raise the job's last error (the others shown first); a failure without one raises its reason."""
+    if not errors and job.state == JobState.Failed:
+        errors = [JobError("JobFailed", job.reason or "the job failed", job_name=job.name)]
+    for error in errors[:-1]:
+        show_error(error)
+    if errors:
+        raise errors[-1]
 
 
 def wait_job(*jobs, any=False, timeout=None):  # noqa: A002 - the flag's name in the spec

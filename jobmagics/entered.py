@@ -17,7 +17,7 @@ from IPython.core.error import UsageError
 from . import api, shipping
 from .agent.delivery import collapse
 from .agent.job import Job
-from .lineparse import split_flags
+from .ipython import magic_line
 
 _entered = {"session": None}
 
@@ -58,15 +58,17 @@ def _refs(words):
 
 
 def translate_line(name, line, magics):
-    """A job magic's line as a call of the agent's job functions (raises UsageError as the magic would)."""
-    parser = getattr(magics, name).parser
+    """A job magic's line as a call of the agent's job functions (raises UsageError as the magic would).
+
+    The line is read by the magics' own parser, without expansion: ``$name`` names a variable there.
+    """
+    parsed = magic_line.parse(getattr(magics, name), line, takes_code=name == "start_job")
+    args = parsed.args
     if name == "start_job":
-        args, code = split_flags(parser, line)
-        if not code.strip():
+        if not parsed.code.strip():
             raise UsageError("%start_job needs code to run")
-        kwargs = [repr(code)] + ["%s=%r" % (k, getattr(args, k)) for k in ("name", "init") if getattr(args, k)]
+        kwargs = [repr(parsed.code)] + ["%s=%r" % (k, getattr(args, k)) for k in ("name", "init") if getattr(args, k)]
         return "start_job(%s)" % ", ".join(kwargs)
-    args = parser.parse_argstring(line)
     refs = _refs(args.jobs)
     if name == "get_job":
         return "get_job(%s)" % ", ".join(refs + (["state=%r" % args.state] if args.state else []))
@@ -127,7 +129,7 @@ def run_cell(cell):
     session.host.start(job, request, buffers)
     outputs = []
     try:
-        api.stream_until_done(job, outputs)
+        api.stream_until_done(job, outputs, fail=True)
     except KeyboardInterrupt:
         job.stop()
         raise

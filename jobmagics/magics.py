@@ -10,27 +10,37 @@ import contextlib
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import api, entered, remote, session_jobs
 from .agent import context, rich
 from .agent.job import Job
-from .errors import JobError, JobmagicsError, UserInputError
-from .lineparse import comma_list, split_flags, unquote
+from .errors import CodeSyntaxError, JobError, JobmagicsError, UserInputError
+from .ipython import completion, magic_line
 
 
 @contextlib.contextmanager
-def user_errors():
-    """Show a mistake or an unreachable computer as one line, as IPython does for its own magics."""
+def user_errors(parsed=None):
+    """Show a mistake or an unreachable computer as one line, as IPython does for its own magics.
+
+    Code from the magic's line that does not parse says which words were taken as code.
+    """
     try:
         yield
     except JobError:
         raise
+    except CodeSyntaxError as exc:
+        message = str(exc)
+        if parsed is not None and message.startswith("job code"):
+            message = parsed.code_problem(message)
+        raise UsageError(message) from None
     except JobmagicsError as exc:
         raise UsageError(str(exc)) from None
 
 
 jobs_argument = argument("jobs", nargs="*", metavar="JOB", help="job id, name (wildcards allowed), or $variable")
+using_argument = argument("--using", nargs="+", metavar="V",
+                          help="send exactly these notebook variables (words or a comma list)")
 session_argument = argument("--session", "-s", metavar="S",
                             help="act on the job registry inside session S (the jobs and their results stay there)")
 
@@ -54,29 +64,60 @@ def connection_arguments(magic):
 
 
 def connection_options(args):
-    """The SSH options of parsed ``connection_arguments`` (quoted values unquoted)."""
-    return dict(user=unquote(args.user), port=args.port, identity=unquote(args.identity),
-                python=unquote(args.python), accept_new_host_key=args.accept_new_host_key)
+    """The SSH options of parsed ``connection_arguments``."""
+    return dict(user=args.user, port=args.port, identity=args.identity,
+                python=args.python, accept_new_host_key=args.accept_new_host_key)
 
 
 @magics_class
 class JobMagics(Magics):
-    """PowerShell-style background jobs: %start_job, %get_job, %receive_job, %wait_job, ..."""
+    """PowerShell-style background jobs: %start_job, %get_job, %receive_job, %wait_job, ...
 
-    # ----- helpers -----------------------------------------------------------------
-    def _refs(self, words):
-        """Job refs with ``$var`` (and plain variables holding jobs) replaced by the jobs."""
+    Every line goes through one parser (:mod:`jobmagics.ipython.magic_line`): flags first,
+    ``$name``/``{expr}`` expanded in the flags, code after them verbatim.
+    """
+
+    def _line(self, magic, line, takes_code=False, cell=None):
+        return magic_line.parse(magic, line, self.shell, takes_code=takes_code, cell=cell)
+
+    def _code(self, magic, line, cell):
+        """A code magic's parsed line and its code: the rest of the line, or the cell."""
+        parsed = self._line(magic, line, takes_code=True, cell=cell)
+        name = magic.__name__
+        if cell is not None:
+            if parsed.args.code:
+                raise UsageError("%%%%%s takes only flags on its line, not code: %r"
+                                 % (name, " ".join(parsed.args.code)))
+            parsed.code = cell
+        if not parsed.code.strip():
+            problem = "%%%s needs code to run" % name
+            raise UsageError(problem + (" (%s; end the flags with --)" % parsed.took if parsed.took else ""))
+        return parsed
+
+    # ----- job refs ----------------------------------------------------------------
+    def _refs(self, values):
+        """Job refs: ids, names, jobs; a bare word naming a variable that holds jobs stands for them."""
         refs = []
-        for word in words:
-            name = word[1:] if word.startswith("$") else None
-            value = self.shell.user_ns.get(name if name else word)
-            if name and name not in self.shell.user_ns:
-                raise UsageError("no variable named %r" % name)
-            if name or (isinstance(value, (Job, list)) and not _is_job_name(word)):
-                refs += _jobs_in(value, word)
+        for value in values:
+            if isinstance(value, str):
+                held = self.shell.user_ns.get(value)
+                if _holds_jobs(held) and not _is_job_name(value):
+                    refs += list(held) if isinstance(held, (list, tuple)) else [held]
+                else:
+                    refs.append(value)
+            elif isinstance(value, Job):
+                refs.append(value)
             else:
-                refs.append(word)
+                raise UsageError("%s is not a job" % _short(value))
         return refs
+
+    def _session_job_refs(self, values):
+        """Job refs for a session's registry: a job object shown from there stands for its name."""
+        return [value if isinstance(value, str) else str(getattr(value, "name", value)) for value in values]
+
+    def _session(self, ref):
+        """The session a --session flag or S argument names (an id, a name, a pattern or a Session)."""
+        return remote.sessions().resolve(ref)
 
     # ----- magics ------------------------------------------------------------------
     @no_var_expand
@@ -84,7 +125,7 @@ class JobMagics(Magics):
     @argument("--name", "-n", help="the job's name (default Job<id>)")
     @argument("--thread", action="store_true", help="run in a thread of the kernel (ThreadJob) instead of a process")
     @argument("--init", metavar="CODE", help="code that runs first, in the job (like -InitializationScript)")
-    @argument("--using", metavar="V,..", help="send exactly these notebook variables (comma-separated)")
+    @using_argument
     @argument("--no-capture", action="store_true", help="send no notebook variables")
     @session_argument
     @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%start_job)")
@@ -96,15 +137,13 @@ class JobMagics(Magics):
         a thread job, copies in a process job. The value of the last expression
         and every ``emit(obj)`` become its output; print, warnings, errors,
         progress and display() go to its other streams until received.
+
+        The line: flags first, then the code, verbatim (``--`` ends the flags).
+        ``$name`` and ``{expression}`` expand in the flags, never in the code.
         """
-        args, code = split_flags(self.start_job.parser, line)
-        if cell is not None:
-            if code:
-                raise UsageError("%%%%start_job takes only flags on its line, not code: %r" % code)
-            code = cell
-        if not code.strip():
-            raise UsageError("%start_job needs code to run")
-        with user_errors():
+        parsed = self._code(self.start_job, line, cell)
+        args, code = parsed.args, parsed.code
+        with user_errors(parsed):
             if args.session:
                 if args.thread:
                     raise UsageError("--thread and --session cannot be used together (jobs in a session run there)")
@@ -126,14 +165,14 @@ class JobMagics(Magics):
     @line_magic
     def get_job(self, line):
         """List jobs as a table (Get-Job); the value is the list of jobs."""
-        args = parse_argstring(self.get_job, line)
+        args = self._line(self.get_job, line).args
         with user_errors():
+            has_more_data = True if args.has_more_data else None
             if args.session:
-                return session_jobs.get_job(self._session(args.session), *args.jobs, state=args.state,
-                                            job_type=args.job_type, has_more_data=True if args.has_more_data else None)
+                return session_jobs.get_job(self._session(args.session), *self._session_job_refs(args.jobs),
+                                            state=args.state, job_type=args.job_type, has_more_data=has_more_data)
             return api.get_job(*self._refs(args.jobs), state=args.state, job_type=args.job_type,
-                               has_more_data=True if args.has_more_data else None,
-                               include_child_jobs=args.include_child_jobs)
+                               has_more_data=has_more_data, include_child_jobs=args.include_child_jobs)
 
     @no_var_expand
     @magic_arguments()
@@ -150,14 +189,14 @@ class JobMagics(Magics):
         displayed; the output objects are the value: the object itself when
         there is one, a list when several, nothing when none.
         """
-        args = parse_argstring(self.receive_job, line)
+        args = self._line(self.receive_job, line).args
         if not args.jobs:
             raise UsageError("%receive_job needs at least one job")
         with user_errors():
             if args.session:
                 if args.wait or args.auto_remove:
                     raise UsageError("with --session, receive takes --keep only (wait first with %wait_job --session)")
-                return session_jobs.receive_job(self._session(args.session), *self._remote_refs(args.jobs),
+                return session_jobs.receive_job(self._session(args.session), *self._session_job_refs(args.jobs),
                                                 keep=args.keep)
             return api.receive_job(*self._refs(args.jobs), keep=args.keep, wait=args.wait,
                                    auto_remove=args.auto_remove)
@@ -174,10 +213,10 @@ class JobMagics(Magics):
 
         Interrupting the cell stops the waiting, not the jobs.
         """
-        args = parse_argstring(self.wait_job, line)
+        args = self._line(self.wait_job, line).args
         with user_errors():
             if args.session:
-                return session_jobs.wait_job(self._session(args.session), *self._remote_refs(args.jobs),
+                return session_jobs.wait_job(self._session(args.session), *self._session_job_refs(args.jobs),
                                              any=args.any, timeout=args.timeout)
             return api.wait_job(*self._refs(args.jobs), any=args.any, timeout=args.timeout)
 
@@ -188,12 +227,12 @@ class JobMagics(Magics):
     @line_magic
     def stop_job(self, line):
         """Stop jobs (Stop-Job): a process job's process tree is terminated, then killed; a thread job is cancelled."""
-        args = parse_argstring(self.stop_job, line)
+        args = self._line(self.stop_job, line).args
         if not args.jobs:
             raise UsageError("%stop_job needs at least one job")
         with user_errors():
             if args.session:
-                session_jobs.stop_job(self._session(args.session), *self._remote_refs(args.jobs))
+                session_jobs.stop_job(self._session(args.session), *self._session_job_refs(args.jobs))
                 return
             api.stop_job(*self._refs(args.jobs))
 
@@ -206,19 +245,19 @@ class JobMagics(Magics):
     @line_magic
     def remove_job(self, line):
         """Forget finished jobs and their data (Remove-Job); running ones need --force."""
-        args = parse_argstring(self.remove_job, line)
+        args = self._line(self.remove_job, line).args
         with user_errors():
             if args.session:
-                session_jobs.remove_job(self._session(args.session), *self._remote_refs(args.jobs),
+                session_jobs.remove_job(self._session(args.session), *self._session_job_refs(args.jobs),
                                         force=args.force, state=args.state)
                 return
             api.remove_job(*self._refs(args.jobs), force=args.force, state=args.state)
 
-
     # ----- sessions ---------------------------------------------------------------
     @no_var_expand
     @magic_arguments()
-    @argument("--computer", "-c", nargs="+", metavar="HOST", help="computers to connect to (names from ~/.ssh/config work)")
+    @argument("--computer", "-c", nargs="+", metavar="HOST",
+              help="computers to connect to (names from ~/.ssh/config work; words or a comma list)")
     @argument("--local", action="store_true",
               help="a detached session on this machine: it outlives this kernel once disconnected")
     @argument("--idle-timeout", type=float, metavar="SEC",
@@ -232,14 +271,14 @@ class JobMagics(Magics):
         The remote computer needs only Python 3.8+: jobmagics sends its agent over
         the connection. Host keys are checked against ~/.ssh/known_hosts.
         """
-        args = parse_argstring(self.new_session, line)
+        args = self._line(self.new_session, line).args
         with user_errors():
-            return remote.new_session(comma_list(args.computer), local=args.local, idle_timeout=args.idle_timeout,
-                                      name=unquote(args.name), **connection_options(args))
+            return remote.new_session(args.computer, local=args.local, idle_timeout=args.idle_timeout,
+                                      name=args.name, **connection_options(args))
 
     @no_var_expand
     @magic_arguments()
-    @argument("sessions", nargs="*", metavar="S", help="session id or name")
+    @argument("sessions", nargs="*", metavar="S", help="session id, name (wildcards allowed) or $variable")
     @argument("--local", action="store_true", help="also the detached sessions of this user on this machine")
     @argument("--computer", "-c", nargs="+", metavar="HOST",
               help="also this user's sessions on these computers that no kernel here is connected to")
@@ -253,14 +292,14 @@ class JobMagics(Magics):
         is connected); %receive_session or %connect_session takes one back. The
         connection flags say how to reach those computers, as for %new_session.
         """
-        args = parse_argstring(self.get_session, line)
+        args = self._line(self.get_session, line).args
         with user_errors():
-            return remote.get_session(*args.sessions, local=args.local, computer=comma_list(args.computer),
+            return remote.get_session(*args.sessions, local=args.local, computer=args.computer,
                                       **connection_options(args))
 
     @no_var_expand
     @magic_arguments()
-    @argument("sessions", nargs="+", metavar="S", help="session id, name or $variable")
+    @argument("sessions", nargs="+", metavar="S", help="session id, name (wildcards allowed) or $variable")
     @line_magic
     def disconnect_session(self, line):
         """Leave sessions and their jobs running without this kernel (Disconnect-PSSession).
@@ -268,9 +307,9 @@ class JobMagics(Magics):
         The jobs show Disconnected here; %connect_session or, from any kernel,
         %receive_session picks them up again, with nothing lost.
         """
-        args = parse_argstring(self.disconnect_session, line)
+        args = self._line(self.disconnect_session, line).args
         with user_errors():
-            return remote.disconnect_session(*self._session_refs(args.sessions))
+            return remote.disconnect_session(*args.sessions)
 
     @no_var_expand
     @magic_arguments()
@@ -278,10 +317,9 @@ class JobMagics(Magics):
     @line_magic
     def connect_session(self, line):
         """Connect to a disconnected session again (Connect-PSSession); its jobs carry on here."""
-        args = parse_argstring(self.connect_session, line)
+        args = self._line(self.connect_session, line).args
         with user_errors():
-            (ref,) = self._session_refs([args.session])
-            return remote.connect_session(ref)
+            return remote.connect_session(args.session)
 
     @no_var_expand
     @magic_arguments()
@@ -294,30 +332,29 @@ class JobMagics(Magics):
         Output the jobs produced while no kernel was connected is delivered by
         %receive_job as usual, every record exactly once.
         """
-        args = parse_argstring(self.receive_session, line)
+        args = self._line(self.receive_session, line).args
         with user_errors():
-            (ref,) = self._session_refs([args.session])
-            return remote.receive_session(ref, job_name=unquote(args.job_name))
+            return remote.receive_session(args.session, job_name=args.job_name)
 
     @no_var_expand
     @magic_arguments()
-    @argument("sessions", nargs="+", metavar="S", help="session id or name")
+    @argument("sessions", nargs="+", metavar="S", help="session id, name (wildcards allowed) or $variable")
     @line_magic
     def remove_session(self, line):
         """Close sessions and stop their jobs (Remove-PSSession)."""
-        args = parse_argstring(self.remove_session, line)
+        args = self._line(self.remove_session, line).args
         with user_errors():
-            remote.remove_session(*self._session_refs(args.sessions))
+            remote.remove_session(*args.sessions)
 
     @no_var_expand
     @magic_arguments()
     @argument("--computer", "-c", nargs="+", metavar="HOST",
-              help="run on these computers through temporary sessions (on the magic's line: HOST,HOST)")
-    @argument("--session", "-s", nargs="+", metavar="S", help="run in these open sessions (on the line: S,S)")
+              help="run on these computers through temporary sessions (words or a comma list)")
+    @argument("--session", "-s", nargs="+", metavar="S", help="run in these open sessions (words or a comma list)")
     @argument("--as-job", action="store_true", help="return a RemoteJob at once instead of waiting")
     @argument("--job-name", metavar="N", help="name of the job (implies --as-job)")
     @argument("--throttle-limit", type=int, default=32, metavar="N", help="at most N computers at once (default 32)")
-    @argument("--using", metavar="V,..", help="send exactly these notebook variables (comma-separated)")
+    @using_argument
     @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%invoke)")
     @line_cell_magic
     def invoke(self, line, cell=None):
@@ -325,19 +362,17 @@ class JobMagics(Magics):
 
         Without --as-job the remote output streams into the cell (each line tagged
         with its computer when there are several) and the output objects are the
-        value. With --as-job a RemoteJob comes back at once, with one child job per
-        computer; manage it with the job magics.
+        value; an error there fails the cell, as an error in the cell would. With
+        --as-job a RemoteJob comes back at once, with one child job per computer;
+        manage it with the job magics.
+
+        The line: flags first, then the code, verbatim (``--`` ends the flags).
+        ``$name`` and ``{expression}`` expand in the flags, never in the code.
         """
-        args, code = split_flags(self.invoke.parser, line, code_on_line=cell is None)
-        if cell is not None:
-            if code:
-                raise UsageError("%%%%invoke takes only flags on its line, not code: %r" % code)
-            code = cell
-        if not code.strip():
-            raise UsageError("%invoke needs code to run")
-        with user_errors():
-            return remote.invoke(code, computer=comma_list(args.computer),
-                                 session=self._session_refs(comma_list(args.session)),
+        parsed = self._code(self.invoke, line, cell)
+        args = parsed.args
+        with user_errors(parsed):
+            return remote.invoke(parsed.code, computer=args.computer, session=args.session,
                                  as_job=args.as_job or bool(args.job_name), job_name=args.job_name,
                                  throttle_limit=args.throttle_limit, using=args.using,
                                  namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)
@@ -350,54 +385,26 @@ class JobMagics(Magics):
         """From now on every cell runs in session S, until %exit_session (Enter-PSSession).
 
         Cells run in one namespace that lives in the session; their output comes
-        back tagged with the computer. Job magics in those cells act on the
-        session's own registry.
+        back tagged with the computer, and an error there fails the cell. Job
+        magics in those cells act on the session's own registry.
         """
-        args = parse_argstring(self.enter_session, line)
+        args = self._line(self.enter_session, line).args
         with user_errors():
             session = self._session(args.session)
         entered.enter(self.shell, session)
         print("entered %s on %s: cells now run there; %%exit_session to come back" % (
             session.name, session.computer_name))
 
+    @no_var_expand
     @magic_arguments()
     @line_magic
     def exit_session(self, line):
         """Cells run in this kernel again (Exit-PSSession); the session stays open."""
-        parse_argstring(self.exit_session, line)
+        self._line(self.exit_session, line)
         session = entered.exit_(self.shell)
         if session is None:
             raise UsageError("no session is entered")
         print("left %s" % session.name)
-
-    def _session(self, word):
-        """The session a --session flag names (an id, a name, or $var)."""
-        (ref,) = self._session_refs([unquote(word)])
-        return remote.sessions().resolve(ref)
-
-    def _remote_refs(self, words):
-        """Job refs for a session's registry: ``$var`` holding a job there becomes its name."""
-        refs = []
-        for word in words:
-            if word.startswith("$"):
-                value = self.shell.user_ns.get(word[1:])
-                if value is None:
-                    raise UsageError("no variable named %r" % word[1:])
-                refs += [str(getattr(v, "name", v)) for v in (value if isinstance(value, list) else [value])]
-            else:
-                refs.append(word)
-        return refs
-
-    def _session_refs(self, words):
-        """Session refs with ``$var`` replaced by the session(s) it holds."""
-        refs = []
-        for word in words:
-            if word.startswith("$"):
-                value = self.shell.user_ns.get(word[1:])
-                refs += list(value) if isinstance(value, (list, tuple)) else [value]
-            else:
-                refs.append(word)
-        return refs
 
 
 def _is_job_name(word):
@@ -408,21 +415,15 @@ def _is_job_name(word):
     return True
 
 
-def _jobs_in(value, word):
-    items = value if isinstance(value, (list, tuple)) else [value]
-    if not items or not all(isinstance(item, Job) for item in items):
-        raise UsageError("%s does not hold a job" % word)
-    return list(items)
+def _holds_jobs(value):
+    if isinstance(value, Job):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, Job) for item in value)
 
 
-def _complete_jobs(shell, event):
-    jobs = api.registry().jobs(include_children=True)
-    return [str(j.id) for j in jobs] + [j.name for j in jobs]
-
-
-def _complete_sessions(shell, event):
-    sessions = remote.sessions().sessions()
-    return [str(s.id) for s in sessions] + [s.name for s in sessions]
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 MAGIC_NAMES = ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job",
@@ -435,12 +436,11 @@ def load(shell):
     context.install_routing()
     rich.route_ipython_display()
     shell.register_magics(JobMagics)
-    for name in MAGIC_NAMES:
-        completer = _complete_sessions if "session" in name or name == "invoke" else _complete_jobs
-        shell.set_hook("complete_command", completer, str_key="%" + name)
+    completion.install(shell)
 
 
 def unload(shell):
     for name in MAGIC_NAMES:
         shell.magics_manager.magics["line"].pop(name, None)
         shell.magics_manager.magics["cell"].pop(name, None)
+    completion.uninstall(shell)

@@ -138,7 +138,7 @@ def get_session(*refs, local=False, computer=None, **ssh_options):
     if not computer and any(ssh_options.values()):
         raise UserInputError("--user, --port, --identity, --python and --accept-new-host-key go with --computer")
     reg = sessions()
-    found = [reg.resolve(r) for r in refs] if refs else reg.sessions()
+    found = reg.resolve_all(refs) if refs else reg.sessions()
     mine = {s.files.id for s in reg.sessions() if s.files is not None}
     if local:
         from .transport.local_socket import find_sessions
@@ -216,7 +216,7 @@ def disconnect_session(*refs):
     """Leave sessions running without this kernel; their jobs show Disconnected here."""
     if not refs:
         raise UserInputError("disconnect_session needs at least one session")
-    targets = [sessions().resolve(r) for r in refs]
+    targets = sessions().resolve_all(refs)
     for session in targets:
         session.disconnect()
     return SessionList(targets)
@@ -265,7 +265,7 @@ def remove_session(*refs):
     if not refs:
         raise UserInputError("remove_session needs at least one session")
     reg = sessions()
-    targets = [reg.resolve(r) for r in refs]
+    targets = reg.resolve_all(refs)
     for session in targets:
         reg.remove(session)
     return None
@@ -284,7 +284,7 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
     if throttle_limit is not None and int(throttle_limit) < 1:
         raise UserInputError("--throttle-limit must be at least 1")
     reg = sessions()
-    targets = [reg.resolve(s) for s in _as_list(session)] + _as_list(computer)
+    targets = reg.resolve_all(_as_list(session)) + _as_list(computer)
     if not targets:
         raise UserInputError("invoke needs --session S or --computer HOST")
     for target in targets:
@@ -313,7 +313,7 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
     fanout.start()
     outputs = []
     try:
-        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1)
+        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1, fail=True)
     except KeyboardInterrupt:
         parent.stop()
         raise

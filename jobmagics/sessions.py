@@ -12,6 +12,7 @@ import itertools
 import threading
 
 from .agent import wire
+from .agent.names import is_pattern, matching, suggestion
 from .agent.states import JobState, SessionState
 from .errors import AgentStartError, JobmagicsError, UserInputError
 from .hosts.agent import AgentLink
@@ -234,13 +235,35 @@ class SessionRegistry:
             return list(self._sessions.values())
 
     def resolve(self, ref):
+        """The one session ``ref`` names: a Session, an id, a name, or a pattern that matches one."""
+        found = self.resolve_all([ref])
+        if len(found) > 1:
+            raise UserInputError("%r names %d sessions (%s): name one" % (
+                str(ref), len(found), ", ".join(s.name for s in found)))
+        return found[0]
+
+    def resolve_all(self, refs):
+        """The sessions several refs name (ids, names, patterns), each once, in order."""
+        out = []
+        for ref in refs:
+            for session in self._named(ref):
+                if session not in out:
+                    out.append(session)
+        return out
+
+    def _named(self, ref):
         if isinstance(ref, Session):
-            return ref
+            return [ref]
         text = str(ref).strip()
-        for session in self.sessions():
-            if text == session.name or (text.isdigit() and int(text) == session.id):
-                return session
-        raise SessionNotFoundError("no session with id or name %r" % text)
+        sessions = self.sessions()
+        if text.isdigit():
+            found = [s for s in sessions if s.id == int(text)]
+        else:
+            found = matching(sessions, text, lambda session: session.name)
+        if not found:
+            raise SessionNotFoundError("no session with id or name %r%s" % (
+                text, "" if is_pattern(text) else suggestion(text, [s.name for s in sessions])))
+        return found
 
     def remove(self, session):
         session.close()

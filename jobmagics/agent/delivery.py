@@ -41,10 +41,11 @@ class ComputerTagger:
         return "\n".join(tagged)
 
 
-def deliver(records, outputs=None, tagger=None):
+def deliver(records, outputs=None, tagger=None, errors=None):
     """Show every record's data; the output objects are appended to ``outputs`` (returned).
 
-    With a ``tagger`` text lines are prefixed with the computer they came from.
+    With a ``tagger`` text lines are prefixed with the computer they came from;
+    with an ``errors`` list, errors are appended to it instead of shown.
     """
     outputs = [] if outputs is None else outputs
     shown = False  # flushed only if something was shown: in a kernel a flush waits for its IO thread
@@ -54,6 +55,9 @@ def deliver(records, outputs=None, tagger=None):
             data = tagger.tag(record, data)
         if stream == "output":
             outputs.append(data)
+            continue
+        if stream == "error" and errors is not None:
+            errors.append(data)
             continue
         if stream == "stdout":
             sys.stdout.write(data)

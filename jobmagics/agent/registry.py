@@ -5,12 +5,12 @@ the plain Python API and the agent use this same class.
 """
 from __future__ import annotations
 
-import fnmatch
 import itertools
 import threading
 import uuid
 
 from .errors import JobNotFoundError, JobStateError
+from .names import is_pattern, matching, suggestion
 from .states import FINISHED, parse_state
 
 
@@ -89,12 +89,11 @@ class JobRegistry:
             wanted = None
         if wanted is not None:
             found = [j for j in jobs if j.instance_id == wanted]
-        elif any(ch in text for ch in "*?["):
-            found = [j for j in jobs if fnmatch.fnmatchcase(j.name, text)]
         else:
-            found = [j for j in jobs if j.name == text]
+            found = matching(jobs, text, lambda job: job.name)
         if not found:
-            raise JobNotFoundError("no job with id or name %r" % text)
+            hint = "" if is_pattern(text) else suggestion(text, [j.name for j in jobs])
+            raise JobNotFoundError("no job with id or name %r%s" % (text, hint))
         return found
 
     def resolve_all(self, refs):

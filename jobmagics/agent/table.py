@@ -4,19 +4,30 @@ from __future__ import annotations
 import html
 
 COLUMNS = ("Id", "Name", "JobType", "State", "HasMoreData", "Location", "Command")
+#: Shown after the others when a listed job failed or was stopped for a reason: why.
+REASON = "Reason"
 _COMMAND_WIDTH = 40
+_REASON_WIDTH = 50
+
+
+def shorten(text, width):
+    """The first line of ``text``, cut to ``width`` with "..." (also when more lines follow)."""
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    first = " ".join(lines[0].split()) if lines else ""
+    if len(first) > width:
+        return first[: width - 3] + "..."
+    return first + (" ..." if len(lines) > 1 else "")
 
 
 def _row(snapshot, indent=""):
-    command = " ".join(str(snapshot["command"]).split())
-    if len(command) > _COMMAND_WIDTH:
-        command = command[: _COMMAND_WIDTH - 3] + "..."
     return (indent + str(snapshot["id"]), snapshot["name"], snapshot["job_type"], str(snapshot["state"]),
-            str(snapshot["has_more_data"]), snapshot["location"], command)
+            str(snapshot["has_more_data"]), snapshot["location"], shorten(snapshot["command"], _COMMAND_WIDTH),
+            shorten(snapshot.get("reason"), _REASON_WIDTH))
 
 
 def rows(jobs):
-    """Table rows for ``jobs``, each child job folded under its parent."""
+    """(columns, rows) for ``jobs``, each child job folded under its parent; a Reason column
+    when any of them has a reason."""
     out = []
     listed = {id(job) for job in jobs}
     for job in jobs:
@@ -25,7 +36,9 @@ def rows(jobs):
         out.append(_row(job.snapshot()))
         for child in job.child_jobs:
             out.append(_row(child.snapshot(), indent="  "))
-    return out
+    if any(row[-1] for row in out):
+        return COLUMNS + (REASON,), out
+    return COLUMNS, [row[:-1] for row in out]
 
 
 def render_text(columns, body):
@@ -50,12 +63,12 @@ def render_html(columns, body, css_class, cell_html=None):
 
 
 def text_table(jobs):
-    return render_text(COLUMNS, rows(jobs))
+    return render_text(*rows(jobs))
 
 
 def html_table(jobs, state_html=html.escape):
     """The table as HTML; ``state_html(state)`` draws the State cell (e.g. as a coloured badge)."""
-    return render_html(COLUMNS, rows(jobs), "jobmagics-jobs",
+    return render_html(*rows(jobs), "jobmagics-jobs",
                        lambda column, value: state_html(value) if column == "State" else None)
 
 

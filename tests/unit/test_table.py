@@ -50,9 +50,21 @@ def test_a_command_of_exactly_the_width_is_not_shortened():
     assert text_table([make_job(command)]).splitlines()[2].endswith(command)
 
 
-def test_newlines_and_runs_of_spaces_in_commands_collapse_to_one_space():
-    row = text_table([make_job("a = 1\nb = 2\n\n    a +  b\n")]).splitlines()[2]
-    assert row.endswith("localhost  a = 1 b = 2 a + b")
+def test_a_multi_line_command_shows_its_first_line_and_an_ellipsis():
+    row = text_table([make_job("\na  =  1\nb = 2\n\n    a +  b\n")]).splitlines()[2]
+    assert row.endswith("localhost  a = 1 ...")
+
+
+def test_a_reason_column_says_why_a_job_failed_shortened():
+    ok, failed = make_job("1", 1), make_job("1 / 0", 2)
+    assert "Reason" not in text_table([ok, failed])
+    failed._set_state(JobState.Running)
+    failed._set_state(JobState.Failed, "ZeroDivisionError: division by zero\n" + "x" * 80)
+    lines = text_table([ok, failed]).splitlines()
+    assert lines[0].split()[-1] == "Reason"
+    assert lines[3].endswith("ZeroDivisionError: division by zero ...")
+    assert lines[2].endswith("1")
+    assert "<th>Reason</th>" in html_table([failed])
 
 
 def test_child_jobs_fold_under_their_parent_with_an_indented_id():

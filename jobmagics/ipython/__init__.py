@@ -1,0 +1,1 @@
+"""What jobmagics adds to IPython itself: the magic line's parser and tab completion."""
