@@ -91,7 +91,7 @@ def parse(magic, line, shell=None, takes_code=False, cell=None):
 def _split_code(parser, line):
     """The flag words of a line that ends with code, the code, and what a multi-value flag took."""
     options = parser._option_string_actions
-    found = list(_lookahead(words(line)))
+    found = list(words(line))  # reading the code as words is harmless: its problems are never raised
     flag_words, index, took = [], 0, ""
     while index < len(found):
         word = found[index]
@@ -115,15 +115,6 @@ def _split_code(parser, line):
             if action.nargs in ("+", "*") else ""
         index += count
     return flag_words, "", took
-
-
-def _lookahead(iterator):
-    # The words of a line with code, up to the first one that cannot be a flag or a value: the code
-    # may hold a quote of its own ("don't"), which is no mistake of the flags.
-    for word in iterator:
-        yield word
-        if not word.raw.startswith("-") and not _is_value(word):
-            return
 
 
 def _values_taken(found, index, nargs):

@@ -2,9 +2,9 @@
 
 Quotes group a word and are removed (``"My Job"`` is ``My Job``); a ``{...}``
 group may hold spaces and quotes (``{'a' + 'b'}``); a word that starts with
-``#`` starts a comment. Scanning is lazy, so a magic that takes code stops at
-the code and never reads it as words: ``don't`` in the code is no unbalanced
-quote.
+``#`` starts a comment. Scanning never raises: a word that cannot be read
+(an unbalanced quote) says so in ``problem``, and only words that are flags
+count it as a mistake (``don't`` in a job's code is none).
 """
 from __future__ import annotations
 
