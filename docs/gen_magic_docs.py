@@ -190,7 +190,8 @@ def render(name):
         "",
         _summary(text),
         "",
-        "See also: [the job model](../jobs.md), [PowerShell mapping](../powershell.md), "
+        "See also: [the magic line](../magic-line.md), [the job model](../jobs.md), "
+        "[PowerShell mapping](../powershell.md), "
         "[all magics](../index.md#magics).",
         "",
         "## Help",

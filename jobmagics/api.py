@@ -276,6 +276,8 @@ def remove_job(*jobs, force=False, state=None):
         targets = get_job(state=state)
     else:
         raise UserInputError("remove_job needs jobs or a state")
+    # A child goes with its parent: "%remove_job *" names both.
+    targets = [j for j in targets if j.parent is None or not any(j.parent is t for t in targets)]
     running = [j for j in targets if not j.finished]
     if running and not force:
         raise JobStateError("job %s is %s: stop it first or use --force" % (running[0].name, running[0].state))

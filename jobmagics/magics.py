@@ -10,7 +10,7 @@ import contextlib
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument, kwds, magic_arguments
 
 from . import api, entered, remote, session_jobs
 from .agent import context, rich
@@ -36,6 +36,22 @@ def user_errors(parsed=None):
         raise UsageError(message) from None
     except JobmagicsError as exc:
         raise UsageError(str(exc)) from None
+
+
+# The rules every magic's line follows (jobmagics/ipython/magic_line.py), at the end of each %magic? help.
+LINE_RULES = """\
+The line (docs/magic-line.md): flags first; the code of %start_job and %invoke
+follows them verbatim (-- ends the flags). Flags, and lines without code,
+expand $name, $obj.attr and {expression} as IPython does ($$ is a $; text in
+'single quotes' is kept); a $name holding jobs, sessions or a list stands for
+them. Quotes group a value, a # word starts a comment, several values go as
+words or comma lists, job and session names take * and ? wildcards."""
+
+
+def line_rules(magic):
+    """End ``magic``'s help with the line's rules (a decorator of its own each time: IPython
+    writes the description into the keywords it is given)."""
+    return kwds(epilog=LINE_RULES)(magic)
 
 
 jobs_argument = argument("jobs", nargs="*", metavar="JOB", help="job id, name (wildcards allowed), or $variable")
@@ -122,6 +138,7 @@ class JobMagics(Magics):
     # ----- magics ------------------------------------------------------------------
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("--name", "-n", help="the job's name (default Job<id>)")
     @argument("--thread", action="store_true", help="run in a thread of the kernel (ThreadJob) instead of a process")
     @argument("--init", metavar="CODE", help="code that runs first, in the job (like -InitializationScript)")
@@ -137,9 +154,6 @@ class JobMagics(Magics):
         a thread job, copies in a process job. The value of the last expression
         and every ``emit(obj)`` become its output; print, warnings, errors,
         progress and display() go to its other streams until received.
-
-        The line: flags first, then the code, verbatim (``--`` ends the flags).
-        ``$name`` and ``{expression}`` expand in the flags, never in the code.
         """
         parsed = self._code(self.start_job, line, cell)
         args, code = parsed.args, parsed.code
@@ -156,6 +170,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @jobs_argument
     @argument("--state", help="only jobs in this state (Running, Completed, Failed, Stopped, ...)")
     @argument("--type", dest="job_type", help="only jobs of this type (ThreadJob, BackgroundJob, RemoteJob)")
@@ -176,6 +191,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @jobs_argument
     @argument("--keep", action="store_true", help="leave what was received in the job")
     @argument("--wait", action="store_true", help="wait for the jobs to finish, streaming as they go")
@@ -203,6 +219,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @jobs_argument
     @argument("--any", action="store_true", help="return when any one of the jobs finished")
     @argument("--timeout", type=float, metavar="SEC", help="give up waiting after SEC seconds (no error)")
@@ -222,6 +239,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @jobs_argument
     @session_argument
     @line_magic
@@ -238,6 +256,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @jobs_argument
     @argument("--force", action="store_true", help="stop running jobs first instead of refusing")
     @argument("--state", help="remove the jobs in this state")
@@ -256,6 +275,7 @@ class JobMagics(Magics):
     # ----- sessions ---------------------------------------------------------------
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("--computer", "-c", nargs="+", metavar="HOST",
               help="computers to connect to (names from ~/.ssh/config work; words or a comma list)")
     @argument("--local", action="store_true",
@@ -278,6 +298,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("sessions", nargs="*", metavar="S", help="session id, name (wildcards allowed) or $variable")
     @argument("--local", action="store_true", help="also the detached sessions of this user on this machine")
     @argument("--computer", "-c", nargs="+", metavar="HOST",
@@ -299,6 +320,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("sessions", nargs="+", metavar="S", help="session id, name (wildcards allowed) or $variable")
     @line_magic
     def disconnect_session(self, line):
@@ -313,6 +335,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("session", metavar="S", help="session name (or id, or $variable)")
     @line_magic
     def connect_session(self, line):
@@ -323,6 +346,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("session", metavar="S", help="session name (or id, or $variable)")
     @argument("--job-name", metavar="N", help="name for the job(s) that come back")
     @line_magic
@@ -338,6 +362,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("sessions", nargs="+", metavar="S", help="session id, name (wildcards allowed) or $variable")
     @line_magic
     def remove_session(self, line):
@@ -348,6 +373,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("--computer", "-c", nargs="+", metavar="HOST",
               help="run on these computers through temporary sessions (words or a comma list)")
     @argument("--session", "-s", nargs="+", metavar="S", help="run in these open sessions (words or a comma list)")
@@ -365,9 +391,6 @@ class JobMagics(Magics):
         value; an error there fails the cell, as an error in the cell would. With
         --as-job a RemoteJob comes back at once, with one child job per computer;
         manage it with the job magics.
-
-        The line: flags first, then the code, verbatim (``--`` ends the flags).
-        ``$name`` and ``{expression}`` expand in the flags, never in the code.
         """
         parsed = self._code(self.invoke, line, cell)
         args = parsed.args
@@ -379,6 +402,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @argument("session", metavar="S", help="session id, name or $variable")
     @line_magic
     def enter_session(self, line):
@@ -397,6 +421,7 @@ class JobMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @line_rules
     @line_magic
     def exit_session(self, line):
         """Cells run in this kernel again (Exit-PSSession); the session stays open."""

@@ -7,7 +7,7 @@ import threading
 from . import api, shipping
 from .agent.delivery import collapse
 from .agent.job import Job
-from .agent.states import JobState
+from .agent.states import JobState, SessionState
 from .errors import UserInputError
 from .fanout import DEFAULT_THROTTLE, FanOut
 from .agent.table import JobList
@@ -251,8 +251,16 @@ def connect_session(ref):
 
 
 def receive_session(ref, job_name=None):
-    """Connect to a session and return a job for each piece of work still there (one job: the job)."""
-    session = connect_session(ref)
+    """Connect to a session and return a job for each piece of work still there (one job: the job).
+
+    A session this kernel is connected to already is not connected again: its jobs come back as they are.
+    """
+    try:
+        session = sessions().resolve(ref)
+    except UserInputError:
+        session = None
+    if session is None or session.state != SessionState.Opened:
+        session = connect_session(ref)
     jobs = [job for job in session.jobs()]
     if job_name:
         for index, job in enumerate(jobs):

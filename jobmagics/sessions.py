@@ -237,6 +237,8 @@ class SessionRegistry:
     def resolve(self, ref):
         """The one session ``ref`` names: a Session, an id, a name, or a pattern that matches one."""
         found = self.resolve_all([ref])
+        if not found:
+            raise SessionNotFoundError("no session matches %r" % str(ref))
         if len(found) > 1:
             raise UserInputError("%r names %d sessions (%s): name one" % (
                 str(ref), len(found), ", ".join(s.name for s in found)))
@@ -260,9 +262,8 @@ class SessionRegistry:
             found = [s for s in sessions if s.id == int(text)]
         else:
             found = matching(sessions, text, lambda session: session.name)
-        if not found:
-            raise SessionNotFoundError("no session with id or name %r%s" % (
-                text, "" if is_pattern(text) else suggestion(text, [s.name for s in sessions])))
+        if not found and not is_pattern(text):  # a pattern that matches nothing selects nothing
+            raise SessionNotFoundError("no session with id or name %r%s" % (text, suggestion(text, [s.name for s in sessions])))
         return found
 
     def remove(self, session):

@@ -91,9 +91,8 @@ class JobRegistry:
             found = [j for j in jobs if j.instance_id == wanted]
         else:
             found = matching(jobs, text, lambda job: job.name)
-        if not found:
-            hint = "" if is_pattern(text) else suggestion(text, [j.name for j in jobs])
-            raise JobNotFoundError("no job with id or name %r%s" % (text, hint))
+        if not found and not is_pattern(text):  # a pattern that matches nothing selects nothing, as in PowerShell
+            raise JobNotFoundError("no job with id or name %r%s" % (text, suggestion(text, [j.name for j in jobs])))
         return found
 
     def resolve_all(self, refs):
