@@ -127,7 +127,8 @@ def test_an_ambiguous_line_says_what_was_taken_as_code(kernel):
     ("%wait_job $no_such_variable", "no variable named 'no_such_variable'"),
     ("%wait_job $os.nope", "$os.nope: module 'os' has no attribute 'nope'"),
     ("empty = []\n%stop_job $empty", "$empty is empty"),
-    ("%remove_session *", "no session with id or name '*'"),
+    ("%remove_session", "the following arguments are required: S"),
+    ("%remove_session nosuch-session", "no session with id or name 'nosuch-session'"),
     ("%start_job --thread -- ", "%start_job needs code to run"),
     ("%exit_session extra", "unrecognized arguments: extra"),
 ])
@@ -204,6 +205,22 @@ def test_invoke_takes_several_sessions_as_words_wildcards_or_a_variable(kernel, 
     assert pattern.ok and pattern.text == "[2, 2]"
     variable = kernel.run("where = %r\n%%invoke --session $where 'from a list'" % [first, second])
     assert variable.ok and variable.text == "['from a list', 'from a list']"
+
+
+def test_session_names_take_wildcards(kernel, local_sessions):
+    listed = kernel.run("%%get_session line-?-%d" % os.getpid())
+    assert listed.ok and all(name in listed.text for name in local_sessions)
+    assert kernel.run("%remove_session no-such-*").ok  # a pattern that matches nothing selects nothing
+
+
+def test_a_list_of_hosts_in_a_variable_is_several_computers(kernel):
+    # Nothing listens for SSH on 127.0.0.3 and .4: each child fails at once, naming its computer.
+    started = kernel.run("hosts = ['127.0.0.3', '127.0.0.4']\n"
+                         "fan = %invoke --computer $hosts --as-job --job-name fan 1\n"
+                         "%wait_job fan\n[c.location for c in fan.child_jobs]")
+    assert started.ok, started.stderr
+    assert started.results[-1]["text/plain"] == "['127.0.0.3', '127.0.0.4']"
+    assert kernel.run("%remove_job fan").ok
 
 
 def test_a_session_name_gets_a_did_you_mean(kernel, local_sessions):
