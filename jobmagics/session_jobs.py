@@ -15,7 +15,7 @@ from .agent.errors import UserInputError
 from .agent.records import Record
 from .agent.states import JobState
 from .agent.table import JobList
-from .hosts.agent import LinkEndedError, RemoteCallError
+from .errors import LinkEndedError, RemoteCallError
 
 #: Seconds a call may take beyond the time it asks the agent to wait.
 CALL_TIMEOUT = 60.0

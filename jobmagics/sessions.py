@@ -13,14 +13,11 @@ import threading
 
 from .agent import wire
 from .agent.names import is_pattern, matching, suggestion
-from .agent.states import JobState, SessionState
-from .errors import AgentStartError, JobmagicsError, UserInputError
+from .agent.callbacks import invoke_callbacks
+from .agent.states import SESSION_TRANSITIONS, JobState, SessionState
+from .errors import AgentStartError, JobmagicsError, SessionNotFoundError, UserInputError
 from .hosts.agent import AgentLink
 from .hosts.session import SessionHost
-
-
-class SessionNotFoundError(UserInputError, LookupError):
-    """No session matches an id or a name."""
 
 
 class Session:
@@ -43,12 +40,25 @@ class Session:
         self._state_callbacks = []
 
     def add_state_callback(self, callback):
-        """``callback(session)`` after the session's state changed (from any thread)."""
-        self._state_callbacks.append(callback)
+        """``callback(session)`` after the session's state changed (from any thread; one that raises is logged)."""
+        with self._lock:
+            self._state_callbacks.append(callback)
 
-    def _changed(self):
-        for callback in list(self._state_callbacks):
-            callback(self)
+    def _move(self, new, reason=None):
+        """The one place the state changes: to ``new`` if SESSION_TRANSITIONS allows it, under the lock.
+
+        The same state again only updates the reason. Callbacks run after, outside the lock.
+        False when the move is not allowed (the session was closed, or left on purpose, meanwhile).
+        """
+        with self._lock:
+            if new != self.state and new not in SESSION_TRANSITIONS[self.state]:
+                return False
+            self.state = new
+            self.availability = "Available" if new == SessionState.Opened else "None"
+            self.reason = reason
+            callbacks = list(self._state_callbacks)
+        invoke_callbacks(callbacks, self)
+        return True
 
     def open(self):
         """Connect, send the agent (or greet a detached one) and check its handshake (errors raise here).
@@ -71,11 +81,7 @@ class Session:
             if refused:
                 raise UserInputError("session %s: %s" % (self.name, reason)) from None
             raise JobmagicsError("the agent did not start on %s: %s" % (self.computer_name, reason)) from None
-        with self._lock:
-            self.state = SessionState.Opened
-            self.availability = "Available"
-            self.reason = None
-        self._changed()
+        self._move(SessionState.Opened)
         return self
 
     def start_reading(self):
@@ -86,11 +92,8 @@ class Session:
         """Leave the session and its jobs running without this kernel."""
         if self.files is None:
             raise UserInputError("session %s cannot be disconnected" % self.name)
-        if self.state != SessionState.Opened:
+        if self.state != SessionState.Opened or not self._move(SessionState.Disconnected):
             raise UserInputError("session %s is %s" % (self.name, self.state))
-        with self._lock:
-            self.state = SessionState.Disconnected
-            self.availability = "None"
         for job in self.jobs():
             if not job.finished:
                 job._set_state_if_legal(JobState.Disconnected)
@@ -100,7 +103,6 @@ class Session:
             pass
         self._connection.kill()
         self.link.ended.wait(15)
-        self._changed()
 
     def reconnect(self):
         """Attach again to a disconnected (or broken) session: what its jobs did meanwhile comes in."""
@@ -125,24 +127,17 @@ class Session:
                 job._set_state_if_legal(JobState.Failed, reason)
 
     def _on_link_end(self, link):
-        with self._lock:
+        reason = "the connection to %s was lost" % self.computer_name
+        if self.files is not None:
+            reason += "; its jobs go on there: %%connect_session %s resumes" % self.name
+        if not self._move(SessionState.Broken, reason):
             if self.state == SessionState.Disconnected:
                 return  # left on purpose: its jobs go on there
-            closing = self.state == SessionState.Closed
-            if not closing:
-                self.state = SessionState.Broken
-                self.availability = "None"
-                self.reason = "the connection to %s was lost" % self.computer_name
-                if self.files is not None:
-                    self.reason += "; its jobs go on there: %%connect_session %s resumes" % self.name
+        closing = self.state == SessionState.Closed
         if not closing and self.transport == "Local" and self._process_ended():
-            with self._lock:
-                self.reason = "the session process ended"
+            self._move(SessionState.Broken, "the session process ended")
             self._fail_jobs(self.reason)  # nothing goes on there: its jobs failed with it
-            self._changed()
             return
-        if not closing:
-            self._changed()
         if self.files is not None and not closing:
             # The session outlives its connection: the jobs are Disconnected, not Failed.
             for job in list(link.jobs.values()):
@@ -171,18 +166,11 @@ class Session:
             try:
                 self.reconnect()  # the agent ends when asked by an attached kernel
             except JobmagicsError:  # it already ended (idle timeout, killed) or cannot be reached now
-                with self._lock:
-                    self.state = SessionState.Closed
-                    self.availability = "None"
+                self._move(SessionState.Closed)
                 self._fail_jobs("session %s ended while this kernel was away" % self.name)
-                self._changed()
                 return
-        with self._lock:
-            if self.state == SessionState.Closed:
-                return
-            self.state = SessionState.Closed
-            self.availability = "None"
-        self._changed()
+        if self.state == SessionState.Closed or not self._move(SessionState.Closed):
+            return
         if self.files is not None:
             try:
                 self.link.writer.send(wire.CLOSE, {})  # a detached session ends only when told to

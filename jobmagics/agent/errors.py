@@ -22,6 +22,10 @@ class SerializationError(JobmagicsError):
     """An object could not be serialized or deserialized."""
 
 
+class ProtocolError(JobmagicsError):
+    """The peer sent something that is not a frame of this protocol version."""
+
+
 class JobError(JobmagicsError):
     """An uncaught exception inside a job, carried as text from wherever the job ran.
 

@@ -12,6 +12,7 @@ import itertools
 import threading
 import uuid
 
+from .callbacks import invoke_callbacks
 from .errors import JobError
 from .records import Record, RecordLog
 from .states import FINISHED, TRANSITIONS, JobState, derive_parent_state
@@ -89,14 +90,16 @@ class Job:
                 last = record.origin
             yield record
         if not keep and last is not None:
-            for callback in list(self._drain_callbacks):
-                callback(self, last)
+            with self._cond:
+                callbacks = list(self._drain_callbacks)
+            invoke_callbacks(callbacks, self, last)
         for child in self.child_jobs:
             yield from child.records(keep=keep)
 
     def add_drain_callback(self, callback):
         """``callback(job, origin_seq)`` after a receive took records up to that agent sequence number."""
-        self._drain_callbacks.append(callback)
+        with self._cond:
+            self._drain_callbacks.append(callback)
 
     def _stream(self, stream):
         return [r.data for r in self.records(keep=True) if r.stream == stream]
@@ -182,8 +185,7 @@ class Job:
             self._activity += 1
             self._cond.notify_all()
             callbacks = list(self._state_callbacks)
-        for callback in callbacks:
-            callback(self, old, new)
+        invoke_callbacks(callbacks, self, old, new)
         return True
 
     def _set_state_if_legal(self, new, reason=None) -> bool:
@@ -213,8 +215,7 @@ class Job:
             self._activity += 1
             self._cond.notify_all()
             callbacks = list(self._record_callbacks)
-        for callback in callbacks:
-            callback(self, record)
+        invoke_callbacks(callbacks, self, record)
 
     def _keep_tail(self, stream, text):
         # Whole lines, split once as they come: a view redrawing the tail costs nothing per write.
@@ -243,12 +244,17 @@ class Job:
         return None if self.location == "localhost" else self.location
 
     def add_state_callback(self, callback):
-        """``callback(job, old, new)`` after every state change, outside the lock."""
-        self._state_callbacks.append(callback)
+        """``callback(job, old, new)`` after every state change, outside the lock, once per change.
+
+        A callback that raises is logged; the other callbacks and the thread that changed the state go on.
+        """
+        with self._cond:
+            self._state_callbacks.append(callback)
 
     def add_record_callback(self, callback):
-        """``callback(job, record)`` after every new record, outside the lock."""
-        self._record_callbacks.append(callback)
+        """``callback(job, record)`` after every new record, outside the lock (one that raises is logged)."""
+        with self._cond:
+            self._record_callbacks.append(callback)
 
     @property
     def activity(self) -> int:

@@ -9,6 +9,7 @@ import itertools
 import threading
 import uuid
 
+from .callbacks import invoke_callbacks
 from .errors import JobNotFoundError, JobStateError
 from .names import is_pattern, matching, suggestion
 from .states import FINISHED, parse_state
@@ -25,16 +26,19 @@ class JobRegistry:
         self._waiters = set()  # the _Waiter of each wait() under way
 
     def add_listener(self, callback):
-        """``callback(event, job)`` with event "added" or "removed", outside the lock."""
-        self._listeners.append(callback)
+        """``callback(event, job)`` with event "added" or "removed", outside the lock (one that raises is logged)."""
+        with self._lock:
+            self._listeners.append(callback)
 
     def remove_listener(self, callback):
-        if callback in self._listeners:
-            self._listeners.remove(callback)
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
 
     def _notify(self, event, job):
-        for callback in list(self._listeners):
-            callback(event, job)
+        with self._lock:
+            listeners = list(self._listeners)
+        invoke_callbacks(listeners, event, job)
 
     def add(self, job):
         """Give ``job`` (and its children) an id and a default name, and keep it."""

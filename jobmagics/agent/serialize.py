@@ -22,8 +22,8 @@ BYTES = "bytes"  # a big bytes object on its own: sent from its memory as the pa
 BYTES_THRESHOLD = 1 << 20
 
 
-class _NeedsDill(Exception):
-    pass
+class _NeedsDill(SerializationError):
+    """Pickle met a function or class defined in the notebook: dill serializes it by value."""
 
 
 class _Pickler(pickle.Pickler):

@@ -38,6 +38,15 @@ class SessionState(str, enum.Enum):
 
 FINISHED = frozenset({JobState.Completed, JobState.Failed, JobState.Stopped})
 
+_O = SessionState
+# A session left on purpose stays Disconnected when its link ends; a closed one is closed for good.
+SESSION_TRANSITIONS = {
+    _O.Opened: {_O.Disconnected, _O.Broken, _O.Closed},
+    _O.Disconnected: {_O.Opened, _O.Closed},
+    _O.Broken: {_O.Opened, _O.Closed},
+    _O.Closed: set(),
+}
+
 _S = JobState
 # A finished state has no way out: a finished job never changes state again.
 TRANSITIONS = {

@@ -24,6 +24,8 @@ import pickle
 import struct
 import threading
 
+from .errors import ProtocolError  # noqa: F401  (raised here; callers catch wire.ProtocolError)
+
 PROTOCOL_VERSION = 2
 MAGIC = b"JM"
 
@@ -50,10 +52,6 @@ def _new_buffer(size):
     buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     buffer.madvise(mmap.MADV_HUGEPAGE)
     return buffer
-
-
-class ProtocolError(Exception):
-    """The peer sent something that is not a frame of this protocol version."""
 
 
 class Frame:

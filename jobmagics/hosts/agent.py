@@ -6,19 +6,7 @@ import threading
 
 from ..agent import serialize, wire
 from ..agent.states import FINISHED, JobState
-from ..errors import AgentStartError, ProtocolMismatchError
-
-
-class RemoteCallError(Exception):
-    """The agent refused or failed a call; ``user_error`` when the request itself was wrong."""
-
-    def __init__(self, message, user_error=False):
-        super().__init__(message)
-        self.user_error = user_error
-
-
-class LinkEndedError(Exception):
-    """The connection to the agent ended while waiting for it."""
+from ..errors import AgentStartError, LinkEndedError, ProtocolMismatchError, RemoteCallError
 
 
 class AgentLink:

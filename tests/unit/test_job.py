@@ -115,3 +115,36 @@ def test_tail_keeps_streams_apart_and_long_lines_short():
                           ("stdout", "x" * TAIL_CHARS), ("stdout", "end")]
     job.receive()
     assert job.tail(1) == [("stdout", "end")]  # receiving does not clear it
+
+
+def test_a_callback_that_raises_is_logged_and_the_others_still_run(caplog):
+    job = make_job()
+    seen = []
+
+    def broken(job, old, new):
+        raise RuntimeError("a view's bug")
+
+    job.add_state_callback(broken)
+    job.add_state_callback(lambda job, old, new: seen.append(new))
+    job.add_record_callback(lambda job, record: 1 / 0)
+    with caplog.at_level("ERROR", logger="jobmagics"):
+        job._set_state(JobState.Running)
+        job._record("stdout", "text")
+        job._set_state(JobState.Completed)
+    assert seen == [JobState.Running, JobState.Completed]  # once per change, in order
+    assert job.state == JobState.Completed and job.stdout == "text"
+    assert sum("a view's bug" in r.getMessage() or "a view's bug" in str(r.exc_info[1]) for r in caplog.records) == 2
+    assert any(isinstance(r.exc_info[1], ZeroDivisionError) for r in caplog.records)
+
+
+def test_a_thread_job_whose_callback_raises_still_completes():
+    from jobmagics.agent.registry import JobRegistry
+    from jobmagics.agent.runner import Work
+    from jobmagics.agent.threadhost import ThreadHost
+
+    registry, host = JobRegistry(), ThreadHost()
+    job = registry.add(Job("21 * 2", "ThreadJob"))
+    job.add_state_callback(lambda job, old, new: 1 / 0)
+    host.start(job, Work(code="21 * 2", namespace={}))
+    assert job.wait(timeout=30) and job.state == JobState.Completed
+    assert job.receive() == [42]
