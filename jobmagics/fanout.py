@@ -77,7 +77,8 @@ class FanOut:
             temporary = self._started.pop(child.instance_id)
             self._running -= 1
         if temporary is not None and self.close_session is not None:
-            threading.Thread(target=self.close_session, args=(temporary,), daemon=True).start()
+            threading.Thread(target=self.close_session, args=(temporary,), daemon=True,
+                             name="jobmagics-close-%s" % child.location).start()
         self._fill()
 
     def stop(self, child):

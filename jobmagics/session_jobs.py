@@ -13,44 +13,22 @@ from .agent import serialize, wire
 from .agent.delivery import collapse, deliver
 from .agent.errors import UserInputError
 from .agent.records import Record
-from .agent.states import JobState
-from .agent.table import JobList
+from .agent.table import JobInfo, JobList
 from .errors import LinkEndedError, RemoteCallError
 
 #: Seconds a call may take beyond the time it asks the agent to wait.
 CALL_TIMEOUT = 60.0
 
 
-class RemoteJobInfo:
+class RemoteJobInfo(JobInfo):
     """What a session's agent said about one of its jobs, when it was asked."""
 
-    child_jobs = ()
-    parent = None
-
     def __init__(self, data, session):
-        self._data = dict(data)
+        super().__init__(dict(data, begin_time=_time(data.get("begin_time")), end_time=_time(data.get("end_time"))))
         self.session = session
-        for key in ("id", "name", "instance_id", "job_type", "location", "command", "has_more_data", "reason"):
-            setattr(self, key, data.get(key))
-        self.state = JobState(data["state"])
-        self.begin_time = _time(data.get("begin_time"))
-        self.end_time = _time(data.get("end_time"))
-
-    @property
-    def finished(self):
-        return self.state.finished
-
-    def snapshot(self):
-        return dict(self._data, state=self.state, begin_time=self.begin_time, end_time=self.end_time)
 
     def __repr__(self):
         return "<%s %s %r %s in session %s>" % (self.job_type, self.id, self.name, self.state, self.session.name)
-
-    def _repr_pretty_(self, p, cycle):
-        p.text(JobList([self])._text())
-
-    def _repr_html_(self):
-        return JobList([self])._repr_html_()
 
 
 def _time(text):

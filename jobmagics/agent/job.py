@@ -78,6 +78,12 @@ class Job:
                 "child_ids": [c.id for c in self.child_jobs],
             }
 
+    def __reduce__(self):
+        # A job leaving its process (an entered cell's value, a job's output) is shown, not rebuilt.
+        from .table import JobInfo
+
+        return JobInfo.of(self).__reduce__()
+
     def records(self, keep=True):
         """Every record held (own, then each child's), in order; drained unless ``keep``.
 

@@ -72,6 +72,53 @@ def html_table(jobs, state_html=html.escape):
                        lambda column, value: state_html(value) if column == "State" else None)
 
 
+class JobInfo:
+    """A job as it was when it was looked at: its fields as data, shown as the job table.
+
+    A job that leaves its process (a job list an entered cell returns, a job a
+    job process hands back, a session's answer) travels as this: the kernel
+    shows it as it shows its own jobs, never as an object it cannot rebuild.
+    """
+
+    parent = None
+
+    def __init__(self, data, children=()):
+        from .states import JobState
+
+        self._data = dict(data)
+        for key in ("id", "name", "instance_id", "job_type", "location", "command", "has_more_data", "reason",
+                    "begin_time", "end_time"):
+            setattr(self, key, self._data.get(key))
+        self.state = JobState(str(self._data["state"]))
+        self.child_jobs = [JobInfo(child) for child in children]
+        for child in self.child_jobs:
+            child.parent = self
+
+    @classmethod
+    def of(cls, job):
+        """The info of a live job (and its children), read now."""
+        return cls(job.snapshot(), [child.snapshot() for child in job.child_jobs])
+
+    @property
+    def finished(self):
+        return self.state.finished
+
+    def snapshot(self):
+        return dict(self._data, state=self.state)
+
+    def __reduce__(self):
+        return (JobInfo, (self._data, [child._data for child in self.child_jobs]))
+
+    def __repr__(self):
+        return "<%s %s %r %s>" % (self.job_type, self.id, self.name, self.state)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(text_table([self]))
+
+    def _repr_html_(self):
+        return html_table([self])
+
+
 class JobList(list):
     """A list of jobs that shows as one table.
 
@@ -100,3 +147,7 @@ class JobList(list):
 
     def _repr_html_(self):
         return html_table(self) if self else "<p>(no jobs)</p>"
+
+    def __reduce__(self):
+        # Out of its process a list of jobs is a list of what they were: its live view stays here.
+        return (JobList, ([job if isinstance(job, JobInfo) else JobInfo.of(job) for job in self],))

@@ -169,7 +169,7 @@ class ForkServer:
             event.set()  # their spawn sees no answer
         # Its children are nobody's now: their exit status is lost; they count as ended once gone.
         for child in children:
-            threading.Thread(target=_await_orphan, args=(child,), daemon=True).start()
+            threading.Thread(target=_await_orphan, args=(child,), daemon=True, name="jobmagics-orphan").start()
 
     def close(self):
         """End the server (running jobs keep their own processes; they end with their connections)."""

@@ -1,12 +1,14 @@
 """The hosts every job-contract test runs against: one test body, many backends."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import jobmagics
 from jobmagics import api, remote
 
-HOSTS = ["thread", "process", "ssh"]
+HOSTS = ["thread", "process", "local-session", "ssh"]
 
 #: The remote interpreter of the SSH host: a bare Python where neither jobmagics nor dill is importable.
 BARE_PYTHON = "/usr/bin/python3 -S"
@@ -44,12 +46,15 @@ class Host:
 
 @pytest.fixture(params=HOSTS)
 def host(request):
-    if request.param != "ssh":
+    if request.param in ("thread", "process"):
         yield Host(request.param)
         return
-    request.getfixturevalue("ssh_home")  # HOME with the loopback sshd's config and keys
-    session = remote.new_session("one", python=BARE_PYTHON)
+    if request.param == "ssh":
+        request.getfixturevalue("ssh_home")  # HOME with the loopback sshd's config and keys
+        session = remote.new_session("one", python=BARE_PYTHON)
+    else:  # a detached session on this machine: sessions are tested where no sshd can start too
+        session = remote.new_session(local=True, name="contract-%d" % os.getpid())
     try:
-        yield Host("ssh", session)
+        yield Host(request.param, session)
     finally:
         remote.remove_session(session)

@@ -90,7 +90,8 @@ def test_callables_with_arguments(host):
 def test_job_fields(host):
     job = host.run("1", name="fields")
     assert job.name == "fields" and job.location == host.location and job.command == "1"
-    assert job.job_type == {"thread": "ThreadJob", "process": "BackgroundJob", "ssh": "RemoteJob"}[host.kind]
+    assert job.job_type == {"thread": "ThreadJob", "process": "BackgroundJob", "local-session": "RemoteJob",
+                            "ssh": "RemoteJob"}[host.kind]
     assert job.begin_time <= job.end_time
     assert jobmagics.get_job(job.id) == [job]
 
