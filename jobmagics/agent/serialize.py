@@ -37,6 +37,24 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
+# The job core is jobmagics.agent in a kernel and _jobmagics_agent in an agent that was sent by source:
+# an object of it (a JobList an entered cell returns) is rebuilt with this process's copy.
+_CORE_PACKAGES = ("jobmagics.agent", "_jobmagics_agent")
+
+
+def home_module(module):
+    """``module`` of the job core as this process names it; any other module unchanged."""
+    for package in _CORE_PACKAGES:
+        if module == package or module.startswith(package + "."):
+            return __package__ + module[len(package):]
+    return module
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return super().find_class(home_module(module), name)
+
+
 class Payload:
     """A serialized object: its codec, the pickle stream, and out-of-band buffers."""
 
@@ -89,7 +107,7 @@ def loads(payload: Payload):
     if payload.codec == BYTES:
         return bytes(payload.buffers[0])
     if payload.codec == PICKLE:
-        return pickle.loads(payload.data, buffers=payload.buffers)
+        return _Unpickler(io.BytesIO(payload.data), buffers=payload.buffers).load()
     if payload.codec == DILL:
         dill = _dill()
         if dill is None:

@@ -240,3 +240,18 @@ def test_an_error_in_an_entered_session_fails_the_cell(kernel, local_sessions):
         assert kernel.run("there + 1").text == "2"
     finally:
         assert kernel.run("%exit_session").ok
+
+
+def test_jobs_from_an_entered_session_show_as_the_job_table(kernel, local_sessions):
+    assert kernel.run("%%enter_session %s" % local_sessions[1]).ok
+    try:
+        started = kernel.run("inside = %start_job --name inside 6 * 7\n%wait_job inside")
+        assert started.ok, started.stderr
+        listed = kernel.run("%get_job inside")
+        assert listed.ok, listed.stderr
+        table = listed.text.splitlines()
+        assert table[0].split()[:4] == ["Id", "Name", "JobType", "State"]
+        assert table[2].split()[1:4] == ["inside", "ThreadJob", "Completed"]
+        assert "unshippable" not in listed.text and "<table" in listed.results[-1]["text/html"]
+    finally:
+        assert kernel.run("%exit_session").ok
