@@ -64,7 +64,10 @@ class Job:
 
     @property
     def has_more_data(self) -> bool:
-        return bool(self._log) or any(child.has_more_data for child in self.child_jobs)
+        """True while the job runs or holds data not yet received (PowerShell's HasMoreData), so
+        ``while job.has_more_data: receive`` collects everything."""
+        running = self._state not in FINISHED and self._state != JobState.NotStarted
+        return running or bool(self._log) or any(child.has_more_data for child in self.child_jobs)
 
     def snapshot(self) -> dict:
         """The job's fields read together, for views."""
@@ -119,7 +122,9 @@ class Job:
 
     @property
     def progress(self):
-        return self._stream("progress")
+        """The progress records not yet received; after a receive, the latest one (a bar is a state)."""
+        held = self._stream("progress")
+        return held if held or self.last_progress is None else [self.last_progress]
 
     @property
     def display(self):
