@@ -4,7 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 
-from . import api, shipping
+from . import api, jobcode, shipping
 from .agent.delivery import collapse
 from .agent.job import Job
 from .agent.states import JobState
@@ -294,15 +294,16 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
     if namespace is None:
         import inspect
         namespace = inspect.currentframe().f_back.f_globals
+    command, code = code, jobcode.prepare(code)
     variables = api.variables_for(code, None, namespace, using, capture_names, hidden)
-    request, buffers, shipped = shipping.code_request(code, None, variables, code, job_name)
-    parent = Job(code, "RemoteJob", name=job_name,
+    request, buffers, shipped = shipping.code_request(code, None, variables, command, job_name)
+    parent = Job(command, "RemoteJob", name=job_name,
                  location=", ".join(t.computer_name if isinstance(t, Session) else t for t in targets))
     parent.shipped = shipped
     fanout = FanOut(request, buffers, throttle_limit or DEFAULT_THROTTLE,
                     open_session=lambda host: _open(host, **session_options), close_session=lambda s: s.close())
     for target in targets:
-        child = Job(code, "RemoteJob", location=target.computer_name if isinstance(target, Session) else target)
+        child = Job(command, "RemoteJob", location=target.computer_name if isinstance(target, Session) else target)
         child.shipped = shipped
         parent._add_child(child)
         fanout.add(child, target)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from .figures import make_displayable
 from .rich import running_shell
 
 
@@ -41,10 +42,11 @@ class ComputerTagger:
         return "\n".join(tagged)
 
 
-def deliver(records, outputs=None, tagger=None):
+def deliver(records, outputs=None, tagger=None, exports=None):
     """Show every record's data; the output objects are appended to ``outputs`` (returned).
 
     With a ``tagger`` text lines are prefixed with the computer they came from.
+    Exported variables are set in ``exports`` (a namespace), if given.
     """
     outputs = [] if outputs is None else outputs
     shown = False  # flushed only if something was shown: in a kernel a flush waits for its IO thread
@@ -53,7 +55,14 @@ def deliver(records, outputs=None, tagger=None):
         if tagger is not None and stream in ("stdout", "stderr", "warning"):
             data = tagger.tag(record, data)
         if stream == "output":
+            shell = running_shell()
+            if shell is not None:
+                make_displayable(data, shell)
             outputs.append(data)
+            continue
+        if stream == "export":
+            if exports is not None:
+                exports[data[0]] = data[1]
             continue
         if stream == "stdout":
             sys.stdout.write(data)

@@ -52,6 +52,7 @@ class Job:
         self._tail = collections.deque(maxlen=TAIL_LINES)  # (stream, line): the latest whole lines, for views
         self._tail_partial = ("stdout", "")  # the line being written
         self.last_progress = None  # the latest progress record's data, for views
+        self.exports = {}  # name -> value of the variables handed back (--export), kept after receiving
 
     # ----- reading -----------------------------------------------------------------
     @property
@@ -140,10 +141,13 @@ class Job:
         with self._cond:
             return self._cond.wait_for(lambda: self._state in FINISHED, timeout)
 
-    def receive(self, keep=False):
-        """Deliver what the job produced (text to stdout/stderr) and return its output objects."""
+    def receive(self, keep=False, export_into=None):
+        """Deliver what the job produced (text to stdout/stderr) and return its output objects.
+
+        Variables the job handed back (``--export``) are set in ``export_into``, a namespace, if given.
+        """
         from .delivery import deliver
-        return deliver(self.records(keep=keep))
+        return deliver(self.records(keep=keep), exports=export_into)
 
     def stop(self):
         """Stop the job (and its children); returns once it is Stopped or finished anyway."""
@@ -214,6 +218,8 @@ class Job:
             self._keep_tail(stream, data)
         elif stream == "progress":
             self.last_progress = data
+        elif stream == "export":
+            self.exports[data[0]] = data[1]
         with self._cond:
             self._activity += 1
             self._cond.notify_all()

@@ -8,31 +8,67 @@ importable (plain ``repr`` otherwise), and :func:`install_display_hook` makes
 """
 from __future__ import annotations
 
+import base64
 import importlib
 import sys
 
-from . import context, import_hooks
+from . import context, figures, import_hooks
 
 _formatter = None
 
+#: What a plain Python (no IPython) shows for an object: the notebook's ``_repr_*_`` methods.
+_REPR_METHODS = (("text/html", "_repr_html_"), ("text/markdown", "_repr_markdown_"),
+                 ("text/latex", "_repr_latex_"), ("application/json", "_repr_json_"),
+                 ("image/png", "_repr_png_"), ("image/jpeg", "_repr_jpeg_"), ("image/svg+xml", "_repr_svg_"))
+
+
+def _formatted_without_ipython(obj):
+    data = {"text/plain": repr(obj)}
+    bundle = getattr(obj, "_repr_mimebundle_", None)
+    if callable(bundle):
+        result = bundle()
+        if isinstance(result, tuple):
+            result = result[0]
+        data.update(result or {})
+    for mime, method in _REPR_METHODS:
+        fn = getattr(obj, method, None)
+        value = fn() if callable(fn) and mime not in data else None
+        if value is not None:
+            data[mime] = value
+    return data, {}
+
+
+def _ipython_formatter():
+    global _formatter
+    shell = running_shell()
+    if shell is not None:
+        return shell.display_formatter  # with what the notebook registered (the inline backend's figures)
+    if _formatter is None:
+        from IPython.core.formatters import DisplayFormatter
+        _formatter = DisplayFormatter()
+    return _formatter
+
 
 def mimebundle(obj):
-    """(data, metadata) for ``obj`` as a notebook would show it."""
-    global _formatter
+    """(data, metadata) for ``obj`` as a notebook would show it; a matplotlib figure as its PNG.
+
+    Binary data (images) is base64 text, as in a notebook file.
+    """
     try:
-        from IPython.core.formatters import DisplayFormatter
-    except Exception:
-        data = {"text/plain": repr(obj)}
-        for mime, method in (("text/html", "_repr_html_"), ("text/markdown", "_repr_markdown_"),
-                             ("image/png", "_repr_png_"), ("image/svg+xml", "_repr_svg_")):
-            fn = getattr(obj, method, None)
-            value = fn() if callable(fn) else None
-            if value is not None:
-                data[mime] = value
-        return data, {}
-    if _formatter is None:
-        _formatter = DisplayFormatter()
-    return _formatter.format(obj)
+        formatter = _ipython_formatter()
+    except ImportError:
+        data, meta = _formatted_without_ipython(obj)
+    else:
+        data, meta = formatter.format(obj)
+    if figures.is_figure(obj):
+        if "image/png" not in data:
+            data = dict(data, **figures.png_bundle(obj))
+        figures.note_shown(obj)
+    return {mime: _as_text(value) for mime, value in data.items()}, meta or {}
+
+
+def _as_text(value):
+    return base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else value
 
 
 def display(*objs, raw=False, metadata=None, **kwargs):
@@ -46,7 +82,7 @@ def display(*objs, raw=False, metadata=None, **kwargs):
             data, meta = obj, metadata or {}
         else:
             data, meta = mimebundle(obj)
-            meta = dict(meta or {}, **(metadata or {}))
+            meta = dict(meta, **(metadata or {}))
         ctx.record("display", {"data": data, "metadata": meta})
 
 
