@@ -41,17 +41,6 @@ def png_bundle(fig):
     return {"image/png": base64.b64encode(png_bytes(fig)).decode("ascii"), "text/plain": repr(fig)}
 
 
-def reduce_detached(fig):
-    """How a figure pickles away from this process's pyplot: the receiver must not adopt it into its
-    own pyplot (the notebook's inline backend would then show it in whatever cell runs next)."""
-    reduced = fig.__reduce_ex__(5)
-    state = reduced[2] if len(reduced) > 2 else None
-    if isinstance(state, dict) and state.get("_restore_to_pylab"):
-        state = dict(state, _restore_to_pylab=False)
-        reduced = reduced[:2] + (state,) + tuple(reduced[3:])
-    return reduced
-
-
 def make_displayable(obj, shell):
     """A received figure displays as its image in ``shell``, whether or not the notebook imported pyplot."""
     if not is_figure(obj):

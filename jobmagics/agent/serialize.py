@@ -22,7 +22,6 @@ import pickle
 import sys
 import types
 
-from . import figures
 from .errors import SerializationError
 
 PICKLE = "pickle"
@@ -44,8 +43,6 @@ class _Pickler(pickle.Pickler):
             raise _NeedsDill()
         if isinstance(obj, types.FunctionType) and obj.__name__ == "<lambda>":
             raise _NeedsDill()
-        if figures.is_figure(obj):
-            return figures.reduce_detached(obj)
         return NotImplemented
 
 
