@@ -8,6 +8,7 @@ those calls reach, on any computer, IPython or not. As in IPython, ``$name`` and
 """
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -28,6 +29,21 @@ def expand(command, namespace):
         except Exception:
             return match.group(0)
     return _EXPANSION.sub(value, command)
+
+
+def names_in(command):
+    """The variable names ``command``'s ``$name`` and ``{expression}`` read (for capturing them)."""
+    names = set()
+    for match in _EXPANSION.finditer(command):
+        if match.group(1):
+            names.add(match.group(1))
+        elif match.group(2):
+            try:
+                tree = ast.parse(match.group(2).strip(), mode="eval")
+            except SyntaxError:
+                continue  # not Python: left for the shell, as IPython does
+            names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return names
 
 
 def _caller_namespace():

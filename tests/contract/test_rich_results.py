@@ -128,9 +128,11 @@ def test_objects_of_notebook_classes_come_home(host, notebook_class):
 
 
 def test_shell_commands_run_in_the_job(host):
-    job = host.run("word = 'hi'\n!echo $word {1 + 1}; echo err >&2\nlines = !printf 'a\\nb\\n'\nlist(lines)")
+    host.namespace["greeting"] = "from the notebook"  # read only by a command: captured all the same
+    job = host.run("word = 'hi'\n!echo $word {1 + 1} $greeting; echo err >&2\nlines = !printf 'a\\nb\\n'\n"
+                   "list(lines)")
     assert job.state == JobState.Completed, job.error
-    assert job.stdout == "hi 2\nerr\n" and job.receive() == [["a", "b"]]
+    assert job.stdout == "hi 2 from the notebook\nerr\n" and job.receive() == [["a", "b"]]
     assert job.command.startswith("word = 'hi'\n!echo")  # as typed
 
 

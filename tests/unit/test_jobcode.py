@@ -34,3 +34,11 @@ def test_code_that_is_not_ipython_syntax_either_is_left_for_the_syntax_check():
 ])
 def test_commands_expand_names_and_expressions_as_ipython_does(command, expanded):
     assert expand(command, {"name": "Ada", "n": 2}) == expanded
+
+
+def test_notebook_variables_a_command_expands_are_captured():
+    from jobmagics import capture
+
+    code = jobcode.prepare("!echo $who {n + 1} $HOME {not python}")
+    assert capture.notebook_names([code], {"who": "x", "n": 1, "other": 2, "HOME": "h"}) == {"who": "x", "n": 1,
+                                                                                          "HOME": "h"}
