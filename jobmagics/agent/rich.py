@@ -1,10 +1,12 @@
 """``display()`` inside a job: rich data goes to the job's display stream.
 
-In the kernel, IPython formats the object and calls the shell's display
-publisher, which :func:`route_publisher` wraps. In an agent process there is no
-shell, so :func:`display` formats with IPython's formatter when IPython is
-importable (plain ``repr`` otherwise), and :func:`install_display_hook` makes
-``from IPython.display import display`` resolve to it there.
+Inside a job, ``display`` (the name, and ``from IPython.display import
+display``, redirected by :func:`install_display_hook`) is :func:`display`,
+which formats as the kernel would: with the shell's formatter in a kernel,
+IPython's where it is importable, plain ``_repr_*_`` methods otherwise; a
+matplotlib figure as its PNG. What other code publishes from a job's thread in
+a kernel goes through the shell's display publisher, which
+:func:`route_publisher` wraps.
 """
 from __future__ import annotations
 
@@ -142,7 +144,12 @@ def _patch_display_functions(module):
     module.display = job_aware_display
 
 
+#: Where IPython's ``display`` function is found by name (each module holds its own reference).
+_DISPLAY_MODULES = ("IPython.core.display_functions", "IPython.display")
+
+
 def install_display_hook():
-    """In a process without a shell, ``from IPython.display import display`` inside a job uses ours."""
-    if running_shell() is None:
-        import_hooks.patch_module("IPython.core.display_functions", _patch_display_functions)
+    """``from IPython.display import display`` inside a job uses ours (a figure as its image, kept
+    from showing again at the job's end); outside a job, IPython's as before."""
+    for name in _DISPLAY_MODULES:
+        import_hooks.patch_module(name, _patch_display_functions)

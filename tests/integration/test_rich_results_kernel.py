@@ -114,6 +114,15 @@ def test_a_figure_sent_back_by_a_process_job_never_lands_in_another_cell(kernel,
     assert kernel.run("plt.get_fignums()").text == "[]"
 
 
+def test_ipythons_display_of_a_figure_in_a_thread_job_shows_it_once(kernel):
+    job = ("%%start_job --thread --name shown-once\nfrom IPython.display import display\n"
+           "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 3, 2])\ndisplay(fig)")
+    assert kernel.run(job).ok
+    assert "Completed" in kernel.run("%wait_job shown-once").text
+    received = kernel.run("%receive_job shown-once")
+    assert [sorted(d) for d in received.displays] == [["image/png", "text/plain"]]
+
+
 def test_tqdm_auto_in_a_thread_job_feeds_its_progress_not_a_widget(kernel):
     assert kernel.run("import threading\nbar_made, finish = threading.Event(), threading.Event()").ok
     job = ("%%start_job --thread --name auto-bar\nfrom tqdm.auto import tqdm\nbar = tqdm(total=4, desc='auto')\n"
