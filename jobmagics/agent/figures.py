@@ -5,7 +5,9 @@ uses (a thread job shares the kernel's pyplot), and pyplot's list of open figure
 per job: the notebook's inline backend never sees a job's figures, so none of them
 appears in another cell. ``plt.show()`` and the figures left open when the job ends
 become ``image/png`` display records and are closed, as the inline backend does at the
-end of a cell. Matplotlib is used only when the job imports it.
+end of a cell. A figure the job returns comes back as the figure, and displays as
+its image where it is received (:func:`make_displayable`). Matplotlib is used
+only when the job imports it.
 """
 from __future__ import annotations
 
