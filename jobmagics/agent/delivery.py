@@ -19,7 +19,9 @@ def show_display(item):
     shell = running_shell()
     if shell is not None:
         from IPython.display import publish_display_data
-        publish_display_data(item["data"], item.get("metadata") or {})
+        # An output with a display id can be updated in place by a later record of the job.
+        extra = {"update": True} if item.get("update") else {}
+        publish_display_data(item["data"], item.get("metadata") or {}, transient=item.get("transient"), **extra)
         return
     sys.stdout.write(str(item["data"].get("text/plain", "")) + "\n")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import importlib
 import sys
+import uuid
 
 from . import context, figures, import_hooks
 
@@ -73,19 +74,52 @@ def _as_text(value):
     return base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else value
 
 
-def display(*objs, raw=False, metadata=None, **kwargs):
-    """Show objects in the job's display stream (print them outside a job)."""
+def display(*objs, raw=False, metadata=None, display_id=None, update=False, **kwargs):
+    """Show objects in the job's display stream (print them outside a job).
+
+    As IPython's: ``display_id`` (True for a new one) returns a handle whose
+    ``update(obj)`` replaces that output where the job is received.
+    """
     ctx = context.current()
     if ctx is None:
         print(*objs)
-        return
+        return None
+    if display_id is True:
+        display_id = uuid.uuid4().hex
     for obj in objs:
         if raw:
             data, meta = obj, metadata or {}
         else:
             data, meta = mimebundle(obj)
             meta = dict(meta, **(metadata or {}))
-        ctx.record("display", {"data": data, "metadata": meta})
+        ctx.record("display", display_item(data, meta, {"display_id": display_id} if display_id else None, update))
+    return DisplayHandle(display_id) if display_id and not update else None
+
+
+def display_item(data, metadata, transient=None, update=False):
+    """A display record's data: the bundle, and (for an output that can be updated) its display id."""
+    item = {"data": dict(data), "metadata": dict(metadata or {})}
+    if transient:
+        item["transient"] = dict(transient)
+        if update:
+            item["update"] = True
+    return item
+
+
+class DisplayHandle:
+    """What ``display(obj, display_id=...)`` returns in a job."""
+
+    def __init__(self, display_id):
+        self.display_id = display_id
+
+    def display(self, obj, **kwargs):
+        display(obj, display_id=self.display_id, **kwargs)
+
+    def update(self, obj, **kwargs):
+        display(obj, display_id=self.display_id, update=True, **kwargs)
+
+    def __repr__(self):
+        return "<DisplayHandle display_id=%s>" % self.display_id
 
 
 def route_publisher(display_pub):
@@ -94,11 +128,11 @@ def route_publisher(display_pub):
         return
     original = display_pub.publish
 
-    def publish(data, metadata=None, *args, **kwargs):
+    def publish(data, metadata=None, *args, transient=None, update=False, **kwargs):
         ctx = context.current()
         if ctx is None:
-            return original(data, metadata, *args, **kwargs)
-        ctx.record("display", {"data": dict(data), "metadata": dict(metadata or {})})
+            return original(data, metadata, *args, transient=transient, update=update, **kwargs)
+        ctx.record("display", display_item(data, metadata, transient, update))
 
     publish._jobmagics_routing = True
     display_pub.publish = publish

@@ -57,6 +57,14 @@ def test_display_records_the_bundle_a_cell_would_show(host):
     assert bundle["text/markdown"] == "*md*" and bundle["application/json"] == {"k": 1}
 
 
+def test_a_display_with_an_id_can_be_updated(host):
+    job = host.run("handle = display('first', display_id=True)\nhandle.update('second')")
+    first, second = job.display
+    assert first["data"]["text/plain"] == "'first'" and "update" not in first
+    assert second["data"]["text/plain"] == "'second'" and second["update"] is True
+    assert first["transient"] == second["transient"] and first["transient"]["display_id"]
+
+
 def test_figures_become_png_display_records_and_stay_in_the_job(host):
     needs_matplotlib(host)
     from matplotlib import pyplot

@@ -123,6 +123,16 @@ def test_ipythons_display_of_a_figure_in_a_thread_job_shows_it_once(kernel):
     assert [sorted(d) for d in received.displays] == [["image/png", "text/plain"]]
 
 
+def test_a_job_output_with_a_display_id_is_updated_in_place_when_received(kernel):
+    job = ("%%start_job --name updated\nfrom IPython.display import display\n"
+           "handle = display('step 1', display_id=True)\nhandle.update('step 2')")
+    assert kernel.run(job).ok
+    assert "Completed" in kernel.run("%wait_job updated").text
+    received = kernel.run("%receive_job updated")
+    assert [d["text/plain"] for d in received.displays] == ["'step 1'"]
+    assert [bundle["text/plain"] for _, bundle in received.updates] == ["'step 2'"]
+
+
 def test_tqdm_auto_in_a_thread_job_feeds_its_progress_not_a_widget(kernel):
     assert kernel.run("import threading\nbar_made, finish = threading.Event(), threading.Event()").ok
     job = ("%%start_job --thread --name auto-bar\nfrom tqdm.auto import tqdm\nbar = tqdm(total=4, desc='auto')\n"
