@@ -272,13 +272,15 @@ def remove_session(*refs):
 
 
 def invoke(code, computer=None, session=None, as_job=False, job_name=None, throttle_limit=DEFAULT_THROTTLE,
-           using=None, namespace=None, hidden=None, capture_names=True, **session_options):
+           using=None, namespace=None, hidden=None, capture_names=True, export=None, **session_options):
     """Run ``code`` in sessions: stream it into the caller and return the outputs, or return a job.
 
     ``computer`` names computers reached through temporary sessions, closed
     when their part finished; ``session`` names open sessions. With
     ``as_job`` the result is a RemoteJob with one child per computer, at most
-    ``throttle_limit`` of them running at once.
+    ``throttle_limit`` of them running at once. ``export`` names variables
+    handed back: streaming sets them in ``namespace``; a job keeps them in its
+    children's ``exports`` until ``receive_job(job, export_into=...)``.
     """
     as_job = as_job or bool(job_name)  # naming the job asks for one, as -JobName does
     if throttle_limit is not None and int(throttle_limit) < 1:
@@ -294,9 +296,10 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
     if namespace is None:
         import inspect
         namespace = inspect.currentframe().f_back.f_globals
+    export = api.export_names(export)
     command, code = code, jobcode.prepare(code)
     variables = api.variables_for(code, None, namespace, using, capture_names, hidden)
-    request, buffers, shipped = shipping.code_request(code, None, variables, command, job_name)
+    request, buffers, shipped = shipping.code_request(code, None, variables, command, job_name, export)
     parent = Job(command, "RemoteJob", name=job_name,
                  location=", ".join(t.computer_name if isinstance(t, Session) else t for t in targets))
     parent.shipped = shipped
@@ -312,12 +315,13 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
         fanout.start()
         return parent
     fanout.start()
-    outputs = []
+    outputs, exported = [], {}
     try:
-        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1)
+        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1, exports=exported)
     except KeyboardInterrupt:
         parent.stop()
         raise
+    api.set_exports(exported, namespace if export else None)
     return collapse(outputs)
 
 
