@@ -49,6 +49,13 @@ def is_png(text):
     return base64.b64decode(text).startswith(b"\x89PNG")
 
 
+def completed_and_received(kernel, cell, name):
+    """Run a %%start_job cell, wait for its job to complete, receive it: the receiving cell's result."""
+    assert kernel.run(cell).ok
+    assert "Completed" in kernel.run("%%wait_job %s" % name).text
+    return kernel.run("%%receive_job %s" % name)
+
+
 @pytest.mark.parametrize("kind", ["process", "thread", "session"])
 def test_a_model_trained_in_a_job_comes_back_with_its_figures(kernel, kind, tmp_path):
     assert kernel.run(NOTEBOOK).ok
@@ -117,18 +124,14 @@ def test_a_figure_sent_back_by_a_process_job_never_lands_in_another_cell(kernel,
 def test_ipythons_display_of_a_figure_in_a_thread_job_shows_it_once(kernel):
     job = ("%%start_job --thread --name shown-once\nfrom IPython.display import display\n"
            "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 3, 2])\ndisplay(fig)")
-    assert kernel.run(job).ok
-    assert "Completed" in kernel.run("%wait_job shown-once").text
-    received = kernel.run("%receive_job shown-once")
+    received = completed_and_received(kernel, job, "shown-once")
     assert [sorted(d) for d in received.displays] == [["image/png", "text/plain"]]
 
 
 def test_a_job_output_with_a_display_id_is_updated_in_place_when_received(kernel):
     job = ("%%start_job --name updated\nfrom IPython.display import display\n"
            "handle = display('step 1', display_id=True)\nhandle.update('step 2')")
-    assert kernel.run(job).ok
-    assert "Completed" in kernel.run("%wait_job updated").text
-    received = kernel.run("%receive_job updated")
+    received = completed_and_received(kernel, job, "updated")
     assert [d["text/plain"] for d in received.displays] == ["'step 1'"]
     assert [bundle["text/plain"] for _, bundle in received.updates] == ["'step 2'"]
 
@@ -145,9 +148,8 @@ def test_tqdm_auto_in_a_thread_job_feeds_its_progress_not_a_widget(kernel):
 
 
 def test_shell_commands_in_job_code_and_magics_refused(kernel):
-    assert kernel.run("%%start_job --name shell-job\n!echo hi from the shell\nroots = !ls /\nlen(roots) > 0").ok
-    assert "Completed" in kernel.run("%wait_job shell-job").text
-    received = kernel.run("%receive_job shell-job")
+    received = completed_and_received(kernel, "%%start_job --name shell-job\n!echo hi from the shell\n"
+                                      "roots = !ls /\nlen(roots) > 0", "shell-job")
     assert received.stdout == "hi from the shell\n" and received.text == "True"
     refused = kernel.run("%start_job --thread %time 1")
     assert not refused.errors and len(refused.stderr.strip().splitlines()) == 1
