@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from . import capture, shipping
+from . import capture, jobcode, shipping
 from .agent.delivery import ComputerTagger, collapse, deliver, show_error
 from .agent.job import Job
 from .agent.registry import JobRegistry
@@ -73,12 +73,14 @@ def _command_of(fn, args, kwargs):
 
 
 def start_job(work, *args, name=None, thread=False, init=None, using=None, capture_names=True,
-              namespace=None, hidden=None, kwargs=None, python=None):
+              namespace=None, hidden=None, kwargs=None, python=None, export=None):
     """Start ``work`` (code as a string, or a callable called with ``args``) and return its Job.
 
     Code reads the variables of ``namespace`` (default: the caller's globals)
     that it uses: the same objects in a thread job, copies in a process job.
     ``using`` names the variables explicitly; ``capture_names=False`` sends none.
+    ``export`` names variables whose values the code leaves are handed back
+    (``job.exports``, and ``receive_job(..., export_into=namespace)``).
     ``python`` runs a process job with another interpreter (a path, or [path, flags...]).
     """
     registry()
@@ -86,11 +88,11 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
         namespace = inspect.currentframe().f_back.f_globals
     host = _thread_host if thread else (_process_host if python is None else ProcessHost(python))
     return start_on(host, work, *args, name=name, init=init, using=using, capture_names=capture_names,
-                    namespace=namespace, hidden=hidden, kwargs=kwargs)
+                    namespace=namespace, hidden=hidden, kwargs=kwargs, export=export)
 
 
 def start_on(host, work, *args, name=None, init=None, using=None, capture_names=True, namespace=None,
-             hidden=None, kwargs=None):
+             hidden=None, kwargs=None, export=None):
     """Start ``work`` on ``host`` (a thread host, or a host that runs jobs in an agent) and register it.
 
     Nothing is registered or started when the code does not parse or a
@@ -98,10 +100,11 @@ def start_on(host, work, *args, name=None, init=None, using=None, capture_names=
     """
     reg = registry()
     kwargs = dict(kwargs or {})
+    export = export_names(export, callable(work))
     if callable(work):
         command, variables = _command_of(work, args, kwargs), {}
     elif isinstance(work, str):
-        command = work
+        command, work, init = work, jobcode.prepare(work), jobcode.prepare(init, "init code")
         variables = variables_for(work, init, namespace or {}, using, capture_names, hidden)
     else:
         raise UserInputError("start_job needs code (a string) or a callable, not %s" % type(work).__name__)
@@ -109,13 +112,13 @@ def start_on(host, work, *args, name=None, init=None, using=None, capture_names=
     if isinstance(host, ThreadHost):
         job.shipped = shipping.references(variables)
         job_work = Work(fn=work, args=args, kwargs=kwargs) if callable(work) else \
-            Work(code=work, init=init, namespace=variables)
+            Work(code=work, init=init, namespace=variables, export=export)
         reg.add(job)
         return host.start(job, job_work)
     if callable(work):
         request, buffers, job.shipped = shipping.call_request(work, args, kwargs, command, name)
     else:
-        request, buffers, job.shipped = shipping.code_request(work, init, variables, command, name)
+        request, buffers, job.shipped = shipping.code_request(work, init, variables, command, name, export)
     reg.add(job)
     try:
         host.start(job, request, buffers)
@@ -125,13 +128,31 @@ def start_on(host, work, *args, name=None, init=None, using=None, capture_names=
     return job
 
 
+def name_list(value, flag):
+    """The variable names a flag lists (a comma-separated string, or a list); each a Python name."""
+    names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value) if n.strip()]
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise UserInputError("%s takes variable names: %s is not one" % (flag, ", ".join(map(repr, bad))))
+    return names
+
+
+def export_names(export, for_callable=False):
+    """The names ``export`` lists (none when it is None); a callable has no variables to hand back."""
+    if not export:
+        return []
+    if for_callable:
+        raise UserInputError("--export needs code: a callable job has no variables to hand back")
+    return name_list(export, "--export")
+
+
 def variables_for(code, init, namespace, using, capture_names, hidden):
     """The notebook variables a job gets: ``using`` names them, else those the code reads."""
     capture.check(code)
     if init:
         capture.check(init, "init code")
     if using is not None:
-        names = [n.strip() for n in (using.split(",") if isinstance(using, str) else using) if n.strip()]
+        names = name_list(using, "--using")
         missing = [n for n in names if n not in namespace]
         if missing:
             raise UserInputError("--using names variables that are not defined: %s" % ", ".join(missing))
@@ -159,12 +180,14 @@ def get_job(*jobs, state=None, job_type=None, has_more_data=None, include_child_
     return JobList(found, query=None if jobs else query, registry=reg)
 
 
-def receive_job(*jobs, keep=False, wait=False, auto_remove=False):
+def receive_job(*jobs, keep=False, wait=False, auto_remove=False, export_into=None):
     """Deliver what the jobs produced since the last receive; their output objects as the value.
 
     One object comes back as itself, several as a list, none as None. Text
     streams are written to stdout/stderr, errors shown as tracebacks.
     ``wait`` streams until the jobs finished; ``auto_remove`` then removes them.
+    Variables the jobs handed back (``--export``) are set in ``export_into``
+    (a namespace), and one line says which.
     """
     if wait and keep:
         raise UserInputError("--wait and --keep cannot be used together (the job would be drained)")
@@ -173,17 +196,19 @@ def receive_job(*jobs, keep=False, wait=False, auto_remove=False):
     targets = registry().resolve_all(jobs)
     if not targets:
         raise UserInputError("receive_job needs at least one job")
-    outputs = []
+    outputs, exported = [], {}
     try:
         for job in targets:
             if wait:
-                stream_until_done(job, outputs)
+                stream_until_done(job, outputs, exports=exported)
             else:
-                _deliver_all(job, outputs, keep=keep)
+                _deliver_all(job, outputs, keep=keep, exports=exported)
     except KeyboardInterrupt:
         # What was taken from the jobs has been shown; its objects are the value, not lost.
         print("receive_job: interrupted; returning what was received, the jobs keep running", file=sys.stderr)
+        set_exports(exported, export_into)
         return collapse(outputs)
+    set_exports(exported, export_into)
     if auto_remove:
         for job in targets:
             job.remove()
@@ -206,12 +231,20 @@ def _interrupt_deferred():
         raise KeyboardInterrupt
 
 
-def _deliver_all(job, outputs, keep=False, tagger=None, errors=None):
+def set_exports(exported, namespace):
+    """Set the variables jobs handed back in ``namespace`` and say which, in one line."""
+    if namespace is None or not exported:
+        return
+    namespace.update(exported)
+    print("set %s (exported by the job)" % ", ".join(exported))
+
+
+def _deliver_all(job, outputs, keep=False, tagger=None, exports=None, errors=None):
     with _interrupt_deferred():
-        deliver(job.records(keep=keep), outputs, tagger, errors)
+        deliver(job.records(keep=keep), outputs, tagger, exports, errors)
 
 
-def stream_until_done(job, outputs, tag_computers=False, fail=False):
+def stream_until_done(job, outputs, tag_computers=False, exports=None, fail=False):
     """Deliver as the job (and its children) go, until all finished.
 
     With ``fail`` an error in the job fails the caller as an error in a cell
@@ -221,9 +254,9 @@ def stream_until_done(job, outputs, tag_computers=False, fail=False):
     errors = [] if fail else None
     while True:
         seen = job.activity  # children's records and states count as the parent's activity
-        _deliver_all(job, outputs, tagger=tagger, errors=errors)
+        _deliver_all(job, outputs, tagger=tagger, exports=exports, errors=errors)
         if job.finished and all(c.finished for c in job.child_jobs):
-            _deliver_all(job, outputs, tagger=tagger, errors=errors)
+            _deliver_all(job, outputs, tagger=tagger, exports=exports, errors=errors)
             break
         job.wait_for_activity(seen)
     if fail:

@@ -144,6 +144,9 @@ class JobMagics(Magics):
     @argument("--init", metavar="CODE", help="code that runs first, in the job (like -InitializationScript)")
     @using_argument
     @argument("--no-capture", action="store_true", help="send no notebook variables")
+    @argument("--export", nargs="+", metavar="V",
+              help="hand these variables back when the job ends: %%receive_job sets them in the notebook "
+                   "(words or a comma list)")
     @session_argument
     @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%start_job)")
     @line_cell_magic
@@ -163,10 +166,11 @@ class JobMagics(Magics):
                     raise UsageError("--thread and --session cannot be used together (jobs in a session run there)")
                 return session_jobs.start_job(self._session(args.session), code, name=args.name, init=args.init,
                                               using=args.using, capture_names=not args.no_capture,
-                                              namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)
+                                              namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden,
+                                              export=args.export)
             return api.start_job(code, name=args.name, thread=args.thread, init=args.init, using=args.using,
                                  capture_names=not args.no_capture, namespace=self.shell.user_ns,
-                                 hidden=self.shell.user_ns_hidden)
+                                 hidden=self.shell.user_ns_hidden, export=args.export)
 
     @no_var_expand
     @magic_arguments()
@@ -213,9 +217,9 @@ class JobMagics(Magics):
                 if args.wait or args.auto_remove:
                     raise UsageError("with --session, receive takes --keep only (wait first with %wait_job --session)")
                 return session_jobs.receive_job(self._session(args.session), *self._session_job_refs(args.jobs),
-                                                keep=args.keep)
+                                                keep=args.keep, export_into=self.shell.user_ns)
             return api.receive_job(*self._refs(args.jobs), keep=args.keep, wait=args.wait,
-                                   auto_remove=args.auto_remove)
+                                   auto_remove=args.auto_remove, export_into=self.shell.user_ns)
 
     @no_var_expand
     @magic_arguments()

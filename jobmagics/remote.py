@@ -4,7 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 
-from . import api, shipping
+from . import api, jobcode, shipping
 from .agent.delivery import collapse
 from .agent.job import Job
 from .agent.states import JobState, SessionState
@@ -280,13 +280,15 @@ def remove_session(*refs):
 
 
 def invoke(code, computer=None, session=None, as_job=False, job_name=None, throttle_limit=DEFAULT_THROTTLE,
-           using=None, namespace=None, hidden=None, capture_names=True, **session_options):
+           using=None, namespace=None, hidden=None, capture_names=True, export=None, **session_options):
     """Run ``code`` in sessions: stream it into the caller and return the outputs, or return a job.
 
     ``computer`` names computers reached through temporary sessions, closed
     when their part finished; ``session`` names open sessions. With
     ``as_job`` the result is a RemoteJob with one child per computer, at most
-    ``throttle_limit`` of them running at once.
+    ``throttle_limit`` of them running at once. ``export`` names variables
+    handed back: streaming sets them in ``namespace``; a job keeps them in its
+    children's ``exports`` until ``receive_job(job, export_into=...)``.
     """
     as_job = as_job or bool(job_name)  # naming the job asks for one, as -JobName does
     if throttle_limit is not None and int(throttle_limit) < 1:
@@ -302,15 +304,17 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
     if namespace is None:
         import inspect
         namespace = inspect.currentframe().f_back.f_globals
+    export = api.export_names(export)
+    command, code = code, jobcode.prepare(code)
     variables = api.variables_for(code, None, namespace, using, capture_names, hidden)
-    request, buffers, shipped = shipping.code_request(code, None, variables, code, job_name)
-    parent = Job(code, "RemoteJob", name=job_name,
+    request, buffers, shipped = shipping.code_request(code, None, variables, command, job_name, export)
+    parent = Job(command, "RemoteJob", name=job_name,
                  location=", ".join(t.computer_name if isinstance(t, Session) else t for t in targets))
     parent.shipped = shipped
     fanout = FanOut(request, buffers, throttle_limit or DEFAULT_THROTTLE,
                     open_session=lambda host: _open(host, **session_options), close_session=lambda s: s.close())
     for target in targets:
-        child = Job(code, "RemoteJob", location=target.computer_name if isinstance(target, Session) else target)
+        child = Job(command, "RemoteJob", location=target.computer_name if isinstance(target, Session) else target)
         child.shipped = shipped
         parent._add_child(child)
         fanout.add(child, target)
@@ -319,12 +323,13 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
         fanout.start()
         return parent
     fanout.start()
-    outputs = []
+    outputs, exported = [], {}
     try:
-        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1, fail=True)
+        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1, exports=exported, fail=True)
     except KeyboardInterrupt:
         parent.stop()
         raise
+    api.set_exports(exported, namespace if export else None)
     return collapse(outputs)
 
 

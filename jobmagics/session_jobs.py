@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 
-from . import api, shipping
+from . import api, jobcode, shipping
 from .agent import serialize, wire
 from .agent.delivery import collapse, deliver
 from .agent.errors import UserInputError
@@ -59,10 +59,13 @@ def _refs(refs):
     return [str(r.name) if isinstance(r, RemoteJobInfo) else r for r in refs]
 
 
-def start_job(session, code, name=None, init=None, using=None, capture_names=True, namespace=None, hidden=None):
+def start_job(session, code, name=None, init=None, using=None, capture_names=True, namespace=None, hidden=None,
+              export=None):
     """Start ``code`` in the session's registry; its results stay there until received."""
+    export = api.export_names(export)
+    command, code, init = code, jobcode.prepare(code), jobcode.prepare(init, "init code")
     variables = api.variables_for(code, init, namespace or {}, using, capture_names, hidden)
-    request, buffers, shipped = shipping.code_request(code, init, variables, code, name)
+    request, buffers, shipped = shipping.code_request(code, init, variables, command, name, export)
     result, _ = _call(session, "start_job", buffers, **request)
     info = RemoteJobInfo(result, session)
     info.shipped = shipped
@@ -75,20 +78,24 @@ def get_job(session, *refs, state=None, job_type=None, has_more_data=None):
     return _infos(session, result)
 
 
-def receive_job(session, *refs, keep=False):
-    """Deliver what the session's jobs produced (text to the cell) and return their output objects."""
+def receive_job(session, *refs, keep=False, export_into=None):
+    """Deliver what the session's jobs produced (text to the cell) and return their output objects.
+
+    Variables the jobs handed back (``--export``) are set in ``export_into``, if given.
+    """
     if not refs:
         raise UserInputError("receive_job needs at least one job")
     result, buffers = _call(session, "receive_job", refs=_refs(refs), keep=keep)
-    outputs = []
+    outputs, exported = [], {}
     for entry in result:
-        deliver((_record(values, buffers) for values in entry["records"]), outputs)
+        deliver((_record(values, buffers) for values in entry["records"]), outputs, exports=exported)
+    api.set_exports(exported, export_into)
     return collapse(outputs)
 
 
 def _record(values, buffers):
     seq, stream, data, stamp = values
-    if stream == "output":
+    if stream in serialize.OBJECT_STREAMS:
         kind, payload = data
         data = serialize.loads(wire.payload_from_control(payload, buffers)) if kind == "payload" \
             else serialize.Unshippable(*payload)

@@ -20,11 +20,12 @@ def ship(name, value, buffers, shipped):
     return wire.payload_to_control(payload, buffers)
 
 
-def code_request(code, init, variables, command, name):
+def code_request(code, init, variables, command, name, export=()):
     """(request, buffers, shipped) for a code job; nothing is sent if any variable fails."""
     buffers, shipped = [], {}
     shipped_vars = {key: ship(key, value, buffers, shipped) for key, value in variables.items()}
-    request = {"code": code, "init": init, "variables": shipped_vars, "command": command, "name": name}
+    request = {"code": code, "init": init, "variables": shipped_vars, "command": command, "name": name,
+               "export": list(export)}
     return request, buffers, shipped
 
 

@@ -36,11 +36,13 @@ MAX_MESSAGE = 1 << 20
 PRELOAD = ("dill", "numpy")
 
 
-def preload():
-    """Import what every job's agent imports, and the usual heavy modules, so a forked child starts warm."""
+def preload(also=()):
+    """Import what every job's agent imports, the usual heavy modules and ``also`` (modules the
+    notebook uses), so a forked child starts warm."""
     from . import main  # noqa: F401  (the whole agent: wire, jobs, hosts, capture)
     from . import serialize  # noqa: F401
-    for name in PRELOAD:
+    os.environ["MPLBACKEND"] = "agg"  # as every job draws (main.prepare): a preloaded pyplot agrees
+    for name in PRELOAD + tuple(also):
         try:
             importlib.import_module(name)
         except Exception:  # not installed, or broken here: a job that needs it imports it itself
@@ -161,9 +163,9 @@ def _become_agent(request, fds, own_fds):
 
 
 def main():
-    """Entry point: the control socket's descriptor number is the first argument."""
+    """Entry point: the control socket's descriptor number, modules to preload too, the process tag."""
     control = socket.socket(fileno=int(sys.argv[1]))
-    preload()
+    preload(sys.argv[2:-1])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):  # the bundle has been read; nothing is ever written to stdout
         os.dup2(devnull, fd)

@@ -32,7 +32,7 @@ def work_from(spec, buffers, shared_namespace=None):
     if shared_namespace is not None:
         shared_namespace.update(namespace)
     return Work(code=spec.get("code"), init=spec.get("init"), namespace=namespace,
-                shared_namespace=shared_namespace)
+                shared_namespace=shared_namespace, export=spec.get("export"))
 
 
 def snapshot_data(job):
@@ -48,15 +48,17 @@ def encode_records(records, buffers):
     """Records as plain data; output objects as payloads whose buffers join ``buffers``."""
     out = []
     for record in records:
-        data = record.data
-        if record.stream == "output":
+        stream, data = record.stream, record.data
+        if stream in serialize.OBJECT_STREAMS:
             try:
                 data = ("payload", wire.payload_to_control(serialize.dumps(data), buffers))
             except serialize.SerializationError as exc:
-                data = ("unshippable", serialize.placeholder_for(data, str(exc)))
-        elif record.stream == "error":
+                stream, data = serialize.unshippable(stream, data, str(exc))
+                if stream == "unshippable":
+                    stream, data = "output", ("unshippable", data)
+        elif stream == "error":
             data = {"ename": data.ename, "evalue": data.evalue, "traceback": data.traceback}
-        out.append((record.seq, record.stream, data, record.time))
+        out.append((record.seq, stream, data, record.time))
     return out
 
 

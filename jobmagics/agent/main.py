@@ -284,6 +284,7 @@ def prepare(agent):
     sys.stdin = open(os.devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    os.environ["MPLBACKEND"] = "agg"  # jobs never open windows (and no notebook backend is here)
     context.install_routing()
     rich.install_display_hook()
     tqdm_hook.install()

@@ -303,13 +303,13 @@ class Outbox:
 
     @staticmethod
     def _encode(stream, data, stamp, seq, buffers):
-        if stream != "output":
+        if stream not in serialize.OBJECT_STREAMS:
             return (stream, plain(data), stamp, seq)
         try:
             payload = serialize.dumps(data)
         except serialize.SerializationError as exc:
-            return ("unshippable", serialize.placeholder_for(data, str(exc)), stamp, seq)
-        return ("output", wire.payload_to_control(payload, buffers), stamp, seq)
+            return serialize.unshippable(stream, data, str(exc)) + (stamp, seq)
+        return (stream, wire.payload_to_control(payload, buffers), stamp, seq)
 
 
 _PLAIN_TYPES = (str, bytes, int, float, bool, type(None))

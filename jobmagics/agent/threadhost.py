@@ -5,7 +5,7 @@ import ctypes
 import threading
 import time
 
-from . import context, rich, runner, tqdm_hook, workers
+from . import context, figures, rich, runner, tqdm_hook, workers
 from .runner import StopJob, outcome_of, run_work
 from .states import JobState
 
@@ -61,6 +61,7 @@ class ThreadHost:
         rich.route_ipython_display()  # a thread job's display() must not land in the running cell
         rich.install_display_hook()
         tqdm_hook.install()
+        figures.install()
         sink = self._sink_for(job)
 
         def guarded_sink(stream, data):

@@ -160,8 +160,10 @@ class AgentLink:
             if seq <= self.applied.get(link_id, 0):
                 continue  # sent again after a reconnection, and already here: exactly once
             self.applied[link_id] = seq
-            if stream == "output":
-                data, stream = _decode_output(data, frame.buffers)
+            if stream in serialize.OBJECT_STREAMS:
+                data = _decode_object(data, frame.buffers)
+                if stream == "export" and isinstance(data, serialize.Unshippable):
+                    stream, data = "warning", "--export: a value could not be loaded here: %s\n" % data.reason
             elif stream == "unshippable":
                 data, stream = serialize.Unshippable(*data), "output"
                 job._record("warning", "an output object of type %s could not be sent back: %s\n"
@@ -169,8 +171,8 @@ class AgentLink:
             job._record(stream, data, stamp, computer, origin=seq)
 
 
-def _decode_output(description, buffers):
+def _decode_object(description, buffers):
     try:
-        return serialize.loads(wire.payload_from_control(description, buffers)), "output"
+        return serialize.loads(wire.payload_from_control(description, buffers))
     except Exception as exc:
-        return serialize.Unshippable("?", "<could not be loaded here>", str(exc)), "output"
+        return serialize.Unshippable("?", "<could not be loaded here>", str(exc))
