@@ -12,7 +12,7 @@ from .errors import UserInputError
 from .fanout import DEFAULT_THROTTLE, FanOut
 from .agent.table import JobList
 from .session_table import SessionList
-from .sessions import Session, SessionRegistry, password_prompt
+from .sessions import Session, SessionRegistry, close_all, password_prompt
 
 _lock = threading.Lock()
 _sessions = None
@@ -24,6 +24,7 @@ def sessions() -> SessionRegistry:
     with _lock:
         if _sessions is None:
             _sessions = SessionRegistry()
+            api.on_shutdown(_close_temporary_sessions)
             api.on_shutdown(_sessions.shutdown)
     return _sessions
 
@@ -55,6 +56,53 @@ def _open(computer, name=None, idle_timeout=None, **options):
 
 
 DEFAULT_IDLE_TIMEOUT = 2 * 3600
+
+#: Seconds a temporary session (``%invoke --computer``) lives on with no kernel attached: should its
+#: kernel die while it opens it, it ends by itself soon after, not hours later.
+TEMPORARY_IDLE_TIMEOUT = 30.0
+
+_temporary = {"open": set(), "opening": 0, "closing": False}  # sessions invoke(computer=...) opened
+_temporary_changed = threading.Condition(_lock)
+
+
+def _open_temporary(computer, **options):
+    """A session for one child of ``invoke(computer=...)``: closed when its work ends, or with the kernel."""
+    sessions()  # the kernel's shutdown closes what is still open
+    options["idle_timeout"] = options.get("idle_timeout") or TEMPORARY_IDLE_TIMEOUT
+    with _temporary_changed:
+        if _temporary["closing"]:
+            raise UserInputError("the kernel is shutting down")
+        _temporary["opening"] += 1
+    try:
+        session = _open(computer, **options)
+    finally:
+        with _temporary_changed:
+            _temporary["opening"] -= 1
+            _temporary_changed.notify_all()
+    with _temporary_changed:
+        closing = _temporary["closing"]
+        if not closing:
+            _temporary["open"].add(session)
+    if closing:  # opened while the kernel was shutting down: it ends now
+        session.close()
+        raise UserInputError("the kernel is shutting down")
+    return session
+
+
+def _close_temporary(session):
+    with _temporary_changed:
+        _temporary["open"].discard(session)
+    session.close()
+
+
+def _close_temporary_sessions(wait_for_opening=2.0):
+    """At kernel exit: temporary sessions end with it, those still opening once they are open."""
+    with _temporary_changed:
+        _temporary["closing"] = True
+        _temporary_changed.wait_for(lambda: _temporary["opening"] == 0, wait_for_opening)
+        left = list(_temporary["open"])
+        _temporary["open"].clear()
+    close_all(left, 2.0)
 
 
 def _attach(connection, name, transport):
@@ -312,7 +360,7 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
                  location=", ".join(t.computer_name if isinstance(t, Session) else t for t in targets))
     parent.shipped = shipped
     fanout = FanOut(request, buffers, throttle_limit or DEFAULT_THROTTLE,
-                    open_session=lambda host: _open(host, **session_options), close_session=lambda s: s.close())
+                    open_session=lambda host: _open_temporary(host, **session_options), close_session=_close_temporary)
     for target in targets:
         child = Job(command, "RemoteJob", location=target.computer_name if isinstance(target, Session) else target)
         child.shipped = shipped

@@ -1,17 +1,18 @@
 """Jobs kept in a session's own registry (results stay there): the kernel's side of the calls.
 
-``%start_job --session S``, ``%get_job --session S``, ... ask the agent at the
-other end; what comes back are :class:`RemoteJobInfo` snapshots, which show
-in the usual job table, and for ``receive`` the records themselves.
+``start_job(..., session=S)``, ``%get_job --session S``, ... are the verbs of
+:mod:`jobmagics.agent.verbs` acting on :class:`SessionJobs`, whose primitives
+ask the agent at the other end; what comes back are :class:`RemoteJobInfo`
+snapshots, which show in the usual job table, and the records themselves.
 """
 from __future__ import annotations
 
 import datetime
 
-from . import api, jobcode, shipping
+from . import api
 from .agent import serialize, wire
-from .agent.delivery import collapse, deliver
-from .agent.errors import UserInputError
+from .agent.delivery import deliver
+from .agent.errors import JobError, UserInputError
 from .agent.records import Record
 from .agent.table import JobInfo, JobList
 from .errors import LinkEndedError, RemoteCallError
@@ -35,62 +36,77 @@ def _time(text):
     return datetime.datetime.fromisoformat(text) if text else None
 
 
-def _call(session, op, buffers=(), wait=None, **args):
-    if session.state != "Opened":
-        raise UserInputError("session %s is %s%s" % (session.name, session.state,
-                                                      ": %s" % session.reason if session.reason else ""))
-    # A wait with no timeout waits as long as the jobs run; the link ending still ends it.
-    timeout = None if op == "wait_job" and wait is None else CALL_TIMEOUT + (wait or 0)
-    try:
-        return session.link.call(op, args, buffers, timeout=timeout)
-    except RemoteCallError as exc:
-        if exc.user_error:
-            raise UserInputError("in session %s: %s" % (session.name, exc)) from None
-        raise
-    except (LinkEndedError, TimeoutError, OSError) as exc:
-        raise UserInputError("session %s: %s" % (session.name, exc)) from None
+class SessionJobs:
+    """The job store inside a session, reached over CALL frames: the verbs' primitives, asked there.
 
-
-def _infos(session, data):
-    return JobList(RemoteJobInfo(d, session) for d in data)
-
-
-def _refs(refs):
-    return [str(r.name) if isinstance(r, RemoteJobInfo) else r for r in refs]
-
-
-def start_job(session, code, name=None, init=None, using=None, capture_names=True, namespace=None, hidden=None,
-              export=None):
-    """Start ``code`` in the session's registry; its results stay there until received."""
-    export = api.export_names(export)
-    command, code, init = code, jobcode.prepare(code), jobcode.prepare(init, "init code")
-    variables = api.variables_for(code, init, namespace or {}, using, capture_names, hidden)
-    request, buffers, shipped = shipping.code_request(code, init, variables, command, name, export)
-    result, _ = _call(session, "start_job", buffers, **request)
-    info = RemoteJobInfo(result, session)
-    info.shipped = shipped
-    return info
-
-
-def get_job(session, *refs, state=None, job_type=None, has_more_data=None):
-    result, _ = _call(session, "get_job", refs=_refs(refs), state=state, job_type=job_type,
-                      has_more_data=has_more_data)
-    return _infos(session, result)
-
-
-def receive_job(session, *refs, keep=False, export_into=None):
-    """Deliver what the session's jobs produced (text to the cell) and return their output objects.
-
-    Variables the jobs handed back (``--export``) are set in ``export_into``, if given.
+    Jobs come back as :class:`RemoteJobInfo` snapshots, named by their ids there.
     """
-    if not refs:
-        raise UserInputError("receive_job needs at least one job")
-    result, buffers = _call(session, "receive_job", refs=_refs(refs), keep=keep)
-    outputs, exported = [], {}
-    for entry in result:
-        deliver((_record(values, buffers) for values in entry["records"]), outputs, exports=exported)
-    api.set_exports(exported, export_into)
-    return collapse(outputs)
+
+    def __init__(self, session):
+        self.session = session
+
+    def _call(self, op, buffers=(), wait=None, **args):
+        session = self.session
+        if session.state != "Opened":
+            raise UserInputError("session %s is %s%s" % (session.name, session.state,
+                                                          ": %s" % session.reason if session.reason else ""))
+        # A wait with no timeout waits as long as the jobs run; the link ending still ends it.
+        timeout = None if op == "wait" and wait is None else CALL_TIMEOUT + (wait or 0)
+        try:
+            return session.link.call(op, args, buffers, timeout=timeout)
+        except RemoteCallError as exc:
+            if exc.user_error:  # the same mistake as here, said the same way
+                raise UserInputError(str(exc)) from None
+            raise
+        except (LinkEndedError, TimeoutError, OSError) as exc:
+            raise UserInputError("session %s: %s" % (self.session.name, exc)) from None
+
+    def _infos(self, data):
+        return [RemoteJobInfo(d, self.session) for d in data]
+
+    @staticmethod
+    def _ids(jobs):
+        return None if jobs is None else [job.id for job in jobs]
+
+    def start(self, work, args, options):
+        prepared = api.prepare(work, args, options["init"], options["using"], options["capture_names"],
+                               options["namespace"], options["hidden"], options["kwargs"], options["export"])
+        request, buffers, shipped = api.shipped_request(prepared, args, options["name"])
+        result, _ = self._call("start", buffers, **request)
+        info = RemoteJobInfo(result, self.session)
+        info.shipped = shipped
+        return info
+
+    def find(self, refs):
+        refs = [ref.id if isinstance(ref, JobInfo) else ref for ref in refs]
+        return self._infos(self._call("find", refs=refs)[0]) if refs else []
+
+    def all(self):
+        return self._infos(self._call("find", refs=None)[0])
+
+    def select(self, jobs, **query):
+        return self._infos(self._call("select", ids=self._ids(jobs), query=query)[0])
+
+    def listing(self, jobs, query=None):
+        return JobList(jobs)
+
+    def wait(self, jobs, any_, timeout):
+        return self._infos(self._call("wait", wait=timeout, ids=self._ids(jobs), any=any_, timeout=timeout)[0])
+
+    def stop(self, jobs):
+        self._call("stop", ids=self._ids(jobs))
+
+    def remove(self, jobs, force):
+        self._call("remove", ids=self._ids(jobs), force=force)
+
+    def take(self, job, keep):
+        result, buffers = self._call("take", ids=[job.id], keep=keep)
+        return [_record(values, buffers) for values in result]
+
+    def follow(self, job, outputs, exports):
+        """Receive --wait from a session: wait there, then take everything."""
+        self.wait([job], False, None)
+        deliver(self.take(job, False), outputs, exports=exports)
 
 
 def _record(values, buffers):
@@ -100,25 +116,5 @@ def _record(values, buffers):
         data = serialize.loads(wire.payload_from_control(payload, buffers)) if kind == "payload" \
             else serialize.Unshippable(*payload)
     elif stream == "error":
-        from .agent.errors import JobError
         data = JobError.from_record_data(data)
     return Record(seq, stream, data, stamp)
-
-
-def wait_job(session, *refs, any=False, timeout=None):  # noqa: A002 - the flag's name in the spec
-    result, _ = _call(session, "wait_job", wait=timeout, refs=_refs(refs), any=any, timeout=timeout)
-    return _infos(session, result)
-
-
-def stop_job(session, *refs):
-    if not refs:
-        raise UserInputError("stop_job needs at least one job")
-    result, _ = _call(session, "stop_job", refs=_refs(refs))
-    return _infos(session, result)
-
-
-def remove_job(session, *refs, force=False, state=None):
-    if not refs and state is None:
-        raise UserInputError("remove_job needs jobs or a state")
-    result, _ = _call(session, "remove_job", refs=_refs(refs), force=force, state=state)
-    return _infos(session, result)
