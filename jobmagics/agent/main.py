@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 
-from . import context, jobservice, rich, shim, tqdm_hook, wire
+from . import context, group, jobservice, rich, shim, signals, tqdm_hook, wire
 from .errors import UserInputError
 from .job import Job
 from .outbox import Outbox
@@ -214,6 +214,8 @@ class Agent:
 
     def finish(self, kernel_gone=False):
         """Stop what still runs, send what is queued, end the process group, exit."""
+        if not _ending.acquire(blocking=False):
+            threading.Event().wait()  # a SIGTERM is ending this process already (signals.die_of)
         for hook in self.on_exit:
             hook()
         if kernel_gone:
@@ -225,7 +227,7 @@ class Agent:
                 self.writer.send(wire.BYE, {})
             except OSError:
                 pass
-        _end_process_group()
+        group.end_own_group()  # with SIGKILL after the grace: the kernel may be gone
         os._exit(0)
 
 
@@ -244,28 +246,21 @@ def _error_record(exc):
     return describe_exception(exc)
 
 
-_exiting = threading.Event()
+_ending = threading.Lock()  # held by whoever ends this process: finish() or a SIGTERM
 
 
-def _on_sigterm(signum, frame):
-    # While the agent ends its own process group it ignores its own SIGTERM. Any other SIGTERM
-    # ends the group first (what the job started must not outlive it: whoever sent the signal may
-    # be gone before it reaches them), then the agent, as the default action would.
-    if _exiting.is_set():
-        return
-    _end_process_group()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+def _terminated(agent=None):
+    """SIGTERM from outside (the watcher thread runs this): end the group, then die of the signal.
 
-
-def _end_process_group():
-    """Terminate what the jobs left running in this process group (the kernel finishes the job)."""
-    if os.getpgrp() == os.getpid():
-        _exiting.set()
-        try:
-            os.killpg(os.getpgrp(), signal.SIGTERM)
-        except OSError:
-            pass
+    What the jobs started must not outlive the agent: whoever sent the signal may be gone before it
+    could end them. Nothing more is sent (a job that ends because its children died was stopped,
+    not completed). SIGTERMs that come while the process is ending change nothing.
+    """
+    if _ending.acquire(blocking=False):
+        if agent is not None:
+            agent.outbox.close(wait=False)
+        group.end_own_group()
+        signals.die_of(signal.SIGTERM)
 
 
 def take_over_descriptors():
@@ -291,7 +286,7 @@ def prepare(agent):
 
 
 def main():
-    signal.signal(signal.SIGTERM, _on_sigterm)  # handlers can only be set from the main thread
+    signals.on_signal(signal.SIGTERM, _terminated)  # handlers can only be set from the main thread
     if os.getpgrp() != os.getpid():
         try:
             os.setsid()  # lead a process group of our own: ending the agent ends what its jobs started
@@ -299,6 +294,7 @@ def main():
             pass
     proto_in, proto_out = take_over_descriptors()
     agent = Agent(proto_in, proto_out)
+    signals.on_signal(signal.SIGTERM, lambda: _terminated(agent))
     prepare(agent)
     agent.serve()
 

@@ -169,12 +169,14 @@ class Outbox:
             self._cond.notify()
         return self._idle.wait(timeout)
 
-    def close(self):
+    def close(self, wait=True):
+        """Send nothing more; ``wait`` for the sending thread (not when the kernel may be frozen)."""
         with self._cond:
             self._closed = True
             self._cond.notify()
             self._room.notify_all()
-        self._thread.join()
+        if wait:
+            self._thread.join()
 
     def _run(self):
         while True:
