@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import threading
 
+from .. import processes
+from ..agent.group import KILL_GRACE
 from ..agent.states import JobState
 from ..errors import AgentStartError
-from ..transport.local import KILL_GRACE, LocalTransport
+from ..transport.local import LocalTransport
 from .agent import AgentLink
+
+#: Seconds job processes get at kernel exit before they are killed: a restart gives the kernel
+#: 2.5 s to end before it is terminated (and then the job processes end their groups themselves).
+EXIT_GRACE = 1.0
 
 
 class ProcessHost:
@@ -77,15 +83,8 @@ class ProcessHost:
         link.transport.kill(self.kill_grace)
         job.wait(self.kill_grace + 5)
 
-    def terminate_all(self):
-        """Send every job process group SIGTERM now, without waiting: the first step of an exit."""
+    def kill_all(self, grace=EXIT_GRACE):
+        """Kernel exit: every job process group terminated at once, and killed after one ``grace``."""
         with self._lock:
-            links = list(self._links.values())
-        for link in links:
-            link.transport.terminate()
-
-    def shutdown(self):
-        with self._lock:
-            links = list(self._links.values())
-        for link in links:
-            link.transport.kill(self.kill_grace)
+            pids = [link.transport.pid for link in self._links.values()]
+        processes.end_trees([(pid, pid) for pid in pids if pid is not None], grace)

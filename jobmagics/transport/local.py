@@ -6,13 +6,11 @@ import subprocess
 import sys
 
 from .. import processes
+from ..agent.group import KILL_GRACE
 from ..errors import AgentStartError
 from . import forkserver
 from .base import Transport
 from .bootstrap import agent_bundle, agent_command
-
-#: Seconds a terminated job process gets before it is killed.
-KILL_GRACE = 3.0
 
 
 class LocalTransport(Transport):
@@ -67,11 +65,6 @@ class LocalTransport(Transport):
                 self.process.stdin.close()
         except OSError:
             pass
-
-    def terminate(self):
-        """SIGTERM to the agent's process group, at once; :meth:`kill` makes sure it ends."""
-        if self.process is not None:
-            processes.signal_group(self.process.pid)
 
     def kill(self, grace=KILL_GRACE):
         if self.process is not None:
