@@ -16,7 +16,8 @@ children and tells the kernel how each one ended. It exits when the kernel's
 end of the socket closes.
 
 Messages are JSON over ``SOCK_SEQPACKET`` (one message per packet):
-kernel -> server ``{"cwd", "env"}`` + 2 fds (protocol socket, stderr pipe); server -> kernel
+kernel -> server ``{"cwd", "env"}`` + 5 fds (protocol socket, stderr pipe, and the kernel's pipes
+for the job's fds 1 and 2 and its text, ``textpipe.py``); server -> kernel
 ``{"forked": pid}`` or ``{"error": text}`` in request order, and
 ``{"exited": pid, "code": returncode}`` whenever a child ends.
 """
@@ -72,7 +73,7 @@ def serve(control):
                 _report_exits(control)
             if control in ready:
                 try:
-                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 2)
+                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 5)
                 except InterruptedError:
                     continue
                 if not data:
@@ -109,10 +110,10 @@ def _send(control, message):
 
 
 def _fork_one(control, request, fds, own_fds):
-    if len(fds) != 2:
+    if len(fds) != 5:
         for fd in fds:
             os.close(fd)
-        _send(control, {"error": "a fork request needs a protocol socket and a stderr pipe"})
+        _send(control, {"error": "a fork request needs a protocol socket, a stderr pipe and three text pipes"})
         return
     try:
         pid = os.fork()
@@ -138,7 +139,7 @@ def _become_agent(request, fds, own_fds):
         own_socket.close()
         os.close(wake_read)
         os.close(wake_write)
-        protocol, stderr = fds
+        protocol, stderr, *text_fds = fds
         os.dup2(protocol, 0)
         os.dup2(protocol, 1)
         os.dup2(stderr, 2)
@@ -148,7 +149,7 @@ def _become_agent(request, fds, own_fds):
         os.environ.clear()
         os.environ.update(request["env"])
         _reseed()
-        sys.argv = ["-c"]
+        sys.argv = ["-c"] + [str(fd) for fd in text_fds]  # as a cold start passes them
         from . import main
         main.main()
     except BaseException as exc:  # noqa: BLE001  (the child must never return into the server's loop)

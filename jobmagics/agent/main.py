@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 
-from . import context, group, jobservice, rich, shim, signals, tqdm_hook, wire
+from . import context, group, jobservice, rich, shim, signals, textpipe, tqdm_hook, wire
 from .errors import UserInputError
 from .job import Job
 from .outbox import Outbox
@@ -70,12 +70,17 @@ class FdCapture:
 
     def drain(self):
         """Deliver whatever the pipes hold right now."""
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.target.flush() if hasattr(stream, "target") else stream.flush()
-            except Exception:
-                pass
+        _flush_python_streams()
         self._read(list(self._pipes))
+
+
+def _flush_python_streams():
+    """Text other threads left in sys.stdout/sys.stderr's buffers goes down to fds 1 and 2."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.target.flush() if hasattr(stream, "target") else stream.flush()
+        except Exception:
+            pass
 
 
 class Agent:
@@ -95,7 +100,9 @@ class Agent:
         self.kernel_ids = {}  # agent job -> the kernel's id for it (frames carry the kernel's)
         self.exit_when_done = False
         self.entered_namespace = {"__name__": "__main__"}
-        self.capture = None
+        self.capture = None  # FdCapture, where this process reads its own fds 1 and 2
+        self.text_pipe = None  # or: fds 1 and 2 are the kernel's pipes, and this one takes the jobs' text
+        self._text_lock = threading.Lock()  # chunks in the pipe in the order of their placeholders
         self.on_exit = []  # called first when the agent ends (a detached session removes its files)
 
     def hello(self):
@@ -111,7 +118,18 @@ class Agent:
         if job.instance_id not in self.kernel_ids:
             return job._record  # a job kept here: its output waits for a receive
         kernel_id = self.kernel_ids[job.instance_id]
-        return lambda stream, data: self.outbox.record(kernel_id, stream, data)
+        if self.text_pipe is None:
+            return lambda stream, data: self.outbox.record(kernel_id, stream, data)
+
+        def sink(stream, data):
+            if stream not in textpipe.TAGS:
+                return self.outbox.record(kernel_id, stream, data)
+            with self._text_lock:  # the text is in the kernel's pipe before print returns
+                self.outbox.record(kernel_id, stream, 1, wait=False)  # a placeholder: one chunk
+                textpipe.write_chunk(self.text_pipe, stream, data)
+            self.outbox.wait_for_room()
+
+        return sink
 
     def _fd_owner(self, stream, text):
         running = [j for j in self.forwarded.jobs() if not j.finished]
@@ -130,8 +148,11 @@ class Agent:
         self.host.start(job, work)
 
     def _before_finish(self, job):
+        # While the job still runs, so the output is still its own.
         if self.capture is not None:
-            self.capture.drain()  # while the job still runs, so the output is still its own
+            self.capture.drain()
+        else:
+            _flush_python_streams()
 
     def _on_state(self, job, old, new):
         key = self.kernel_ids[job.instance_id]
@@ -273,9 +294,20 @@ def take_over_descriptors():
     return proto_in, proto_out
 
 
-def prepare(agent):
-    """Job output captured down to the file descriptors, and the in-job helpers installed."""
-    agent.capture = FdCapture(agent._fd_owner)
+def prepare(agent, text_fds=None):
+    """Job output captured down to the file descriptors, and the in-job helpers installed.
+
+    ``text_fds`` (a process job's): the kernel's pipes for fds 1 and 2 and for the job's text
+    (``textpipe.py``), which outlive this process; otherwise it reads its own fds 1 and 2.
+    """
+    if text_fds is None:
+        agent.capture = FdCapture(agent._fd_owner)
+    else:
+        out, err, agent.text_pipe = text_fds
+        for fd, target in ((out, 1), (err, 2)):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.set_inheritable(agent.text_pipe, False)  # the job's children write to fds 1 and 2 only
     sys.stdin = open(os.devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
@@ -292,10 +324,13 @@ def main():
             os.setsid()  # lead a process group of our own: ending the agent ends what its jobs started
         except OSError:
             pass
+    # A process job's starter passes the kernel's text pipes (``textpipe.py``) as arguments.
+    text_fds = tuple(int(arg) for arg in sys.argv[1:4]) if len(sys.argv) == 4 else None
+    del sys.argv[1:]
     proto_in, proto_out = take_over_descriptors()
     agent = Agent(proto_in, proto_out)
     signals.on_signal(signal.SIGTERM, lambda: _terminated(agent))
-    prepare(agent)
+    prepare(agent, text_fds)
     agent.serve()
 
 

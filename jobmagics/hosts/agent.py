@@ -152,12 +152,13 @@ class AgentLink:
                 job = self.jobs.get(frame.job)
                 if job is None:
                     continue
-                if frame.kind == wire.RECORDS:
-                    self._apply_records(job, frame)
-                elif frame.kind == wire.STATE:
-                    if self.killing and JobState(frame.control["state"]) in FINISHED:
-                        continue  # the host finishes the job as Stopped when the process has ended
-                    job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
+                with transport.ordered():
+                    if frame.kind == wire.RECORDS:
+                        self._apply_records(job, frame)
+                    elif frame.kind == wire.STATE:
+                        if self.killing and JobState(frame.control["state"]) in FINISHED:
+                            continue  # the host finishes the job as Stopped when the process has ended
+                        job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
             if self.on_end is not None and self.transport is transport:
                 self.on_end(self)  # before `ended` is set: who waits on it sees the consequences
@@ -172,7 +173,9 @@ class AgentLink:
             if seq <= self.applied.get(link_id, 0):
                 continue  # sent again after a reconnection, and already here: exactly once
             self.applied[link_id] = seq
-            if stream == "output":
+            if stream in ("stdout", "stderr") and type(data) is int:  # a placeholder: chunks of a text pipe
+                data = self.transport.text.take(data)
+            elif stream == "output":
                 data, stream = _decode_output(data, frame.buffers)
             elif stream == "unshippable":
                 data, stream = serialize.Unshippable(*data), "output"

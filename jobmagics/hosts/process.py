@@ -30,6 +30,7 @@ class ProcessHost:
         """Start the process now (errors raise here); the handshake runs in the background."""
         transport = LocalTransport(self.python)
         transport.open()
+        transport.text.start(lambda stream, text: job.finished or job._record(stream, text))
         link = AgentLink(transport)
         job._host = self
         job._set_state(JobState.Running)  # its process runs from here on
@@ -63,10 +64,12 @@ class ProcessHost:
     def _ended(self, job, link):
         transport = link.transport
         if not job.finished:
-            if job.state == JobState.Stopping:
+            stopping = job.state == JobState.Stopping
+            reason = None if stopping else transport.exit_reason()  # waits for the process to end
+            transport.text.close()  # what it wrote before it ended comes first
+            if stopping:
                 job._set_state(JobState.Stopped, "stopped on request")
             else:
-                reason = transport.exit_reason()
                 job._record("error", {"ename": "JobProcessDied", "evalue": reason, "traceback": ""})
                 job._set_state(JobState.Failed, reason)
         transport.reap(self.kill_grace)
