@@ -16,8 +16,8 @@ children and tells the kernel how each one ended. It exits when the kernel's
 end of the socket closes.
 
 Messages are JSON over ``SOCK_SEQPACKET`` (one message per packet):
-kernel -> server ``{"cwd", "env"}`` + 5 fds (protocol socket, stderr pipe, and the kernel's pipes
-for the job's fds 1 and 2 and its text, ``textpipe.py``); server -> kernel
+kernel -> server ``{"cwd", "env"}`` + 6 fds (protocol socket, stderr pipe, and the kernel's pipes
+for the job's fds 1 and 2 and its stdout and stderr text, ``textpipe.py``); server -> kernel
 ``{"forked": pid}`` or ``{"error": text}`` in request order, and
 ``{"exited": pid, "code": returncode}`` whenever a child ends.
 """
@@ -73,7 +73,7 @@ def serve(control):
                 _report_exits(control)
             if control in ready:
                 try:
-                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 5)
+                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 6)
                 except InterruptedError:
                     continue
                 if not data:
@@ -110,10 +110,10 @@ def _send(control, message):
 
 
 def _fork_one(control, request, fds, own_fds):
-    if len(fds) != 5:
+    if len(fds) != 6:
         for fd in fds:
             os.close(fd)
-        _send(control, {"error": "a fork request needs a protocol socket, a stderr pipe and three text pipes"})
+        _send(control, {"error": "a fork request needs a protocol socket, a stderr pipe and four text pipes"})
         return
     try:
         pid = os.fork()

@@ -56,17 +56,9 @@ class FdCapture:
     def _read(self, fds):
         with self._lock:
             for fd in fds:
-                chunks = []
-                while True:
-                    try:
-                        chunk = os.read(fd, 1 << 16)
-                    except BlockingIOError:
-                        break
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                if chunks:
-                    self._owner(self._pipes[fd], b"".join(chunks).decode("utf-8", "replace"))
+                data, _ended = textpipe.read_available(fd)
+                if data:
+                    self._owner(self._pipes[fd], data.decode("utf-8", "replace"))
 
     def drain(self):
         """Deliver whatever the pipes hold right now."""
@@ -101,8 +93,8 @@ class Agent:
         self.exit_when_done = False
         self.entered_namespace = {"__name__": "__main__"}
         self.capture = None  # FdCapture, where this process reads its own fds 1 and 2
-        self.text_pipe = None  # or: fds 1 and 2 are the kernel's pipes, and this one takes the jobs' text
-        self._text_lock = threading.Lock()  # chunks in the pipe in the order of their placeholders
+        self.text_pipes = {}  # or: fds 1 and 2 are the kernel's pipes, and these take the job's text
+        self._text_lock = threading.Lock()  # bytes in the pipes in the order of their placeholders
         self.on_exit = []  # called first when the agent ends (a detached session removes its files)
 
     def hello(self):
@@ -118,15 +110,16 @@ class Agent:
         if job.instance_id not in self.kernel_ids:
             return job._record  # a job kept here: its output waits for a receive
         kernel_id = self.kernel_ids[job.instance_id]
-        if self.text_pipe is None:
+        if not self.text_pipes:
             return lambda stream, data: self.outbox.record(kernel_id, stream, data)
 
         def sink(stream, data):
-            if stream not in textpipe.TAGS:
+            if stream not in self.text_pipes:
                 return self.outbox.record(kernel_id, stream, data)
+            data = textpipe.encode(data)
             with self._text_lock:  # the text is in the kernel's pipe before print returns
-                self.outbox.record(kernel_id, stream, 1, wait=False)  # a placeholder: one chunk
-                textpipe.write_chunk(self.text_pipe, stream, data)
+                self.outbox.record(kernel_id, stream, len(data), wait=False)  # a placeholder: its size
+                textpipe.write_all(self.text_pipes[stream], data)
             self.outbox.wait_for_room()
 
         return sink
@@ -297,17 +290,14 @@ def take_over_descriptors():
 def prepare(agent, text_fds=None):
     """Job output captured down to the file descriptors, and the in-job helpers installed.
 
-    ``text_fds`` (a process job's): the kernel's pipes for fds 1 and 2 and for the job's text
-    (``textpipe.py``), which outlive this process; otherwise it reads its own fds 1 and 2.
+    ``text_fds`` (a process job's): the kernel's pipes for fds 1 and 2 and for the job's stdout
+    and stderr text (``textpipe.py``), which outlive this process; otherwise it reads its own
+    fds 1 and 2.
     """
     if text_fds is None:
         agent.capture = FdCapture(agent._fd_owner)
     else:
-        out, err, agent.text_pipe = text_fds
-        for fd, target in ((out, 1), (err, 2)):
-            os.dup2(fd, target)
-            os.close(fd)
-        os.set_inheritable(agent.text_pipe, False)  # the job's children write to fds 1 and 2 only
+        _use_text_pipes(agent, *text_fds)
     sys.stdin = open(os.devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
@@ -315,6 +305,15 @@ def prepare(agent, text_fds=None):
     rich.install_display_hook()
     tqdm_hook.install()
     shim.install()
+
+
+def _use_text_pipes(agent, out, err, text_out, text_err):
+    for fd, target in ((out, 1), (err, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    agent.text_pipes = dict(zip(textpipe.STREAMS, (text_out, text_err)))
+    for fd in agent.text_pipes.values():
+        os.set_inheritable(fd, False)  # the job's children write to fds 1 and 2 only
 
 
 def main():
@@ -325,7 +324,7 @@ def main():
         except OSError:
             pass
     # A process job's starter passes the kernel's text pipes (``textpipe.py``) as arguments.
-    text_fds = tuple(int(arg) for arg in sys.argv[1:4]) if len(sys.argv) == 4 else None
+    text_fds = tuple(int(arg) for arg in sys.argv[1:5]) if len(sys.argv) == 5 else None
     del sys.argv[1:]
     proto_in, proto_out = take_over_descriptors()
     agent = Agent(proto_in, proto_out)

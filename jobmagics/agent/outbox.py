@@ -291,7 +291,7 @@ class Outbox:
                 frames.append([[], 0])  # a flood goes in frames of about FRAME_TEXT: bounded on both sides
             records = frames[-1][0]
             if stream in ("stdout", "stderr"):
-                frames[-1][1] += len(data) if isinstance(data, str) else 1
+                frames[-1][1] += len(data) if isinstance(data, str) else data
                 if records and records[-1][0] == stream:
                     records[-1][1].append(data)  # joined once below: += here would be quadratic
                     records[-1][3] = seq  # a merged record carries the last sequence number in it
@@ -317,7 +317,7 @@ class Outbox:
 
 
 def _joined(pieces):
-    """Adjacent text of one stream as one record: the text, or (``textpipe.py``) a count of chunks."""
+    """Adjacent text of one stream as one record: the text, or (``textpipe.py``) its size in a pipe."""
     return "".join(pieces) if isinstance(pieces[0], str) else sum(pieces)
 
 

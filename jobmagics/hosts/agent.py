@@ -173,8 +173,8 @@ class AgentLink:
             if seq <= self.applied.get(link_id, 0):
                 continue  # sent again after a reconnection, and already here: exactly once
             self.applied[link_id] = seq
-            if stream in ("stdout", "stderr") and type(data) is int:  # a placeholder: chunks of a text pipe
-                data = self.transport.text.take(data)
+            if stream in ("stdout", "stderr") and type(data) is int:  # a placeholder: its size in a text pipe
+                data = self.transport.text.take(stream, data)
             elif stream == "output":
                 data, stream = _decode_output(data, frame.buffers)
             elif stream == "unshippable":

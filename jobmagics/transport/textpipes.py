@@ -1,10 +1,11 @@
 """The kernel's end of a process job's text: pipes the job's process writes and never reads.
 
-Three pipes per job process, their read ends held only here: its fds 1 and
-2 (what C code, ``os.write`` and its child processes write) and its job's
-own text (``print``, ``sys.stdout``; ``jobmagics/agent/textpipe.py``). Once a
-write returns, the bytes are in a pipe, so a process that dies right after
-(``os._exit``, a signal, the OOM killer) loses none of them.
+Four pipes per job process, their read ends held only here: its fds 1 and 2
+(what C code, ``os.write`` and its child processes write) and its job's own
+stdout and stderr text (``print``, ``sys.stdout``;
+``jobmagics/agent/textpipe.py``). Once a write returns, the bytes are in a
+pipe, so a process that dies right after (``os._exit``, a signal, the OOM
+killer) loses none of them.
 
 The job's text takes its place among the other records through the
 placeholders the link applies (:meth:`JobTextPipes.take`). Fds 1 and 2 are
@@ -22,7 +23,7 @@ import select
 import threading
 import time
 
-from ..agent.textpipe import READ_SIZE, ChunkReader
+from ..agent import textpipe
 
 #: Bytes a pipe holds (Linux, up to /proc/sys/fs/pipe-max-size): a chatty job writes on while the
 #: reader gathers its lines, and a flood crosses in big reads.
@@ -34,18 +35,19 @@ GATHER_BYTES = 64 * 1024
 
 
 class JobTextPipes:
-    """The pipes of one job process; ``write_fds`` (fd 1, fd 2, the job's text) go to that process."""
+    """The pipes of one job process; ``write_fds`` (fd 1, fd 2, the job's stdout and stderr
+    text) go to that process."""
 
     def __init__(self):
+        pairs = [os.pipe() for _ in range(4)]
         self._fd_streams = {}  # read end of fd 1 / fd 2 -> (stream, incremental decoder)
-        pairs = [os.pipe() for _ in range(3)]
-        for (read_fd, write_fd), stream in zip(pairs, ("stdout", "stderr")):
+        for (read_fd, _write_fd), stream in zip(pairs, textpipe.STREAMS):
             os.set_blocking(read_fd, False)
             self._fd_streams[read_fd] = (stream, codecs.getincrementaldecoder("utf-8")("replace"))
+        self._text = {stream: read_fd for (read_fd, _write_fd), stream in zip(pairs[2:], textpipe.STREAMS)}
         for _read_fd, write_fd in pairs:
             _enlarge(write_fd)
         self.write_fds = tuple(write_fd for _read_fd, write_fd in pairs)
-        self._chunks = ChunkReader(pairs[2][0])
         self._open = set(self._fd_streams)  # fd read ends not at end-of-file yet
         self._stop_read, self._stop_write = os.pipe()
         self._lock = threading.Lock()
@@ -73,9 +75,9 @@ class JobTextPipes:
             self._take_locked(list(self._open))
             yield
 
-    def take(self, count):
-        """The job's text a placeholder announced: ``count`` chunks, joined (they share a stream)."""
-        return "".join(text for _stream, text in self._chunks.take(count))
+    def take(self, stream, size):
+        """The job's text a placeholder announced: ``size`` bytes of ``stream``."""
+        return textpipe.decode(textpipe.read_exactly(self._text[stream], size))
 
     def close(self):
         """The process has ended: deliver everything still in the pipes, then stop reading."""
@@ -84,8 +86,11 @@ class JobTextPipes:
                 return
             self._take_locked(list(self._open))
             if self._deliver is not None:
-                for stream, text in self._chunks.rest():  # their placeholders died with the process
-                    self._deliver(stream, text)
+                for stream, fd in self._text.items():  # their placeholders died with the process
+                    os.set_blocking(fd, False)
+                    text = textpipe.decode(textpipe.read_available(fd)[0])
+                    if text:
+                        self._deliver(stream, text)
             self._closed = True
         os.write(self._stop_write, b"x")
         if self._thread is None:
@@ -115,30 +120,23 @@ class JobTextPipes:
             if self._closed or self._deliver is None or fd not in self._open:
                 continue
             stream, decoder = self._fd_streams[fd]
-            chunks = []
-            while True:
-                try:
-                    chunk = os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    self._open.discard(fd)  # every writer is gone
-                    break
-                chunks.append(chunk)
-            total += sum(len(chunk) for chunk in chunks)
-            text = decoder.decode(b"".join(chunks), final=fd not in self._open)
+            data, ended = textpipe.read_available(fd)
+            if ended:
+                self._open.discard(fd)
+            total += len(data)
+            text = decoder.decode(data, final=ended)
             if text:
                 self._deliver(stream, text)
         return total
 
     def _release(self):
-        fds = list(self._fd_streams) + list(self.write_fds) + [self._chunks.fd, self._stop_read, self._stop_write]
+        fds = [*self._fd_streams, *self._text.values(), *self.write_fds, self._stop_read, self._stop_write]
         for fd in fds:
             try:
                 os.close(fd)
             except OSError:
                 pass
-        self._fd_streams, self.write_fds = {}, ()
+        self._fd_streams, self._text, self.write_fds = {}, {}, ()
 
 
 def _enlarge(fd):
