@@ -114,9 +114,11 @@ class Agent:
             return lambda stream, data: self.outbox.record(kernel_id, stream, data)
 
         def sink(stream, data):
-            if stream not in self.text_pipes:
+            if stream not in textpipe.STREAMS:
                 return self.outbox.record(kernel_id, stream, data)
             data = textpipe.encode(data)
+            if not self.text_pipes:  # a child the job forked (multiprocessing): no outbox runs here
+                return textpipe.write_all(1 if stream == "stdout" else 2, data)  # the kernel's pipes too
             with self._text_lock:  # the text is in the kernel's pipe before print returns
                 self.outbox.record(kernel_id, stream, len(data), wait=False)  # a placeholder: its size
                 textpipe.write_all(self.text_pipes[stream], data)
@@ -314,6 +316,15 @@ def _use_text_pipes(agent, out, err, text_out, text_err):
     agent.text_pipes = dict(zip(textpipe.STREAMS, (text_out, text_err)))
     for fd in agent.text_pipes.values():
         os.set_inheritable(fd, False)  # the job's children write to fds 1 and 2 only
+    # Nor may a child forked without exec hold them: the kernel reads them to their end when this
+    # process died, and that end comes only when no one else has them open.
+    os.register_at_fork(after_in_child=lambda: _close_text_pipes(agent))
+
+
+def _close_text_pipes(agent):
+    pipes, agent.text_pipes = agent.text_pipes, {}
+    for fd in pipes.values():
+        os.close(fd)
 
 
 def main():

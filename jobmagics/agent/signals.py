@@ -37,8 +37,18 @@ def on_signal(signum, action):
         os.set_blocking(write_end, False)  # the C handler must never block
         signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         threading.Thread(target=_watch, args=(read_end,), name="jobmagics-signals", daemon=True).start()
+        os.register_at_fork(after_in_child=_forget_in_child)
     _actions[signum] = action
     signal.signal(signum, _handler)
+
+
+def _forget_in_child():
+    # A child forked by job code (multiprocessing) has no watcher thread: with these handlers a
+    # SIGTERM would do nothing there. It gets the default actions back, as a fresh process has.
+    signal.set_wakeup_fd(-1)
+    for signum in _actions:
+        signal.signal(signum, signal.SIG_DFL)
+    _actions.clear()
 
 
 def die_of(signum):

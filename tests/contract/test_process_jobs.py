@@ -105,3 +105,17 @@ def test_output_written_below_python_just_before_the_end_is_kept():
     job = run("import os, subprocess\nsubprocess.run(['echo', 'child last'])\nos.write(1, b'fd last\\n')")
     assert job.state == JobState.Completed
     assert job.stdout.endswith("child last\nfd last\n")
+
+
+def test_children_forked_by_the_job_print_into_it_and_end_on_sigterm():
+    # multiprocessing's fork: the children inherit the job's text routing and its signal handlers;
+    # leaving the pool terminates them with SIGTERM, which must end them as it ends any process.
+    code = ("import multiprocessing\n"
+            "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+            "    pool.map(print, ['child %d' % i for i in range(4)])\n"
+            "print('parent done')\n")
+    job = run(code)
+    assert job.state == JobState.Completed, job.reason
+    lines = job.stdout.splitlines()
+    assert sorted(line for line in lines if line.startswith("child")) == ["child %d" % i for i in range(4)]
+    assert lines[-1] == "parent done"
