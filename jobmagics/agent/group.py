@@ -12,7 +12,7 @@ import time
 
 #: Seconds a terminated process gets before it is killed (the kernel's own stop uses the same).
 KILL_GRACE = 3.0
-_POLL = 0.02
+_POLL = 0.05
 
 
 def others_in_group(pgid):
@@ -35,15 +35,18 @@ def others_in_group(pgid):
 
 
 def end_own_group(grace=KILL_GRACE):
-    """SIGTERM this process's group (if it leads one); SIGKILL what is still there after ``grace``.
+    """SIGTERM this process's group (if it leads one); with a ``grace``, SIGKILL what is still
+    there after it, and return when no other member is left (None: the kernel sees to the rest).
 
     This process receives the SIGTERM too: its handler (``signals.py``) only wakes a thread, which
-    sees the process is already ending. Returns when no other member is left.
+    sees the process is already ending.
     """
     pgid = os.getpgrp()
     if pgid != os.getpid():
         return
     _killpg(pgid, signal.SIGTERM)
+    if grace is None:
+        return
     deadline = time.monotonic() + grace
     others = others_in_group(pgid)
     while others and time.monotonic() < deadline:

@@ -243,7 +243,9 @@ class Agent:
                 self.writer.send(wire.BYE, {})
             except OSError:
                 pass
-        group.end_own_group()  # with SIGKILL after the grace: the kernel may be gone
+        # Without a kernel, SIGKILL after the grace is this process's to do; a kernel that got
+        # the goodbye kills what is left itself, so an ordinary end costs no look at /proc.
+        group.end_own_group(group.KILL_GRACE if kernel_gone or self.durable else None)
         os._exit(0)
 
 
