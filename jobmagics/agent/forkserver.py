@@ -65,13 +65,16 @@ def serve(control):
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so the wakeup fd is written
+    poller = select.poll()  # not select(): the kernel's descriptor numbers it inherits may pass FD_SETSIZE
+    poller.register(control, select.POLLIN)
+    poller.register(wake_read, select.POLLIN)
     try:
         while True:
-            ready, _, _ = select.select([control, wake_read], [], [])
+            ready = [fd for fd, _event in poller.poll()]
             if wake_read in ready:
                 _drain(wake_read)
                 _report_exits(control)
-            if control in ready:
+            if control.fileno() in ready:
                 try:
                     data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 6)
                 except InterruptedError:

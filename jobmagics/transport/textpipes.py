@@ -101,9 +101,11 @@ class JobTextPipes:
     def _run(self):
         try:
             while True:
+                poller = select.poll()  # not select(): a kernel with many jobs has fds past FD_SETSIZE
                 with self._lock:
-                    watched = list(self._open)
-                ready, _, _ = select.select(watched + [self._stop_read], [], [])
+                    for fd in [*self._open, self._stop_read]:
+                        poller.register(fd, select.POLLIN)
+                ready = [fd for fd, _event in poller.poll()]
                 if self._stop_read in ready:
                     return
                 with self._lock:

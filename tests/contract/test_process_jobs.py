@@ -119,3 +119,23 @@ def test_children_forked_by_the_job_print_into_it_and_end_on_sigterm():
     lines = job.stdout.splitlines()
     assert sorted(line for line in lines if line.startswith("child")) == ["child %d" % i for i in range(4)]
     assert lines[-1] == "parent done"
+
+
+def test_output_below_python_is_read_when_the_kernel_has_more_descriptors_than_select_takes():
+    # A kernel running hundreds of jobs holds descriptors past FD_SETSIZE (1024): a reader that
+    # used select() would fail on them, and what children print would wait for the job's end.
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("needs a descriptor limit above 1200")
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        job = jobmagics.start_job("import subprocess, time\nsubprocess.run(['echo', 'from-child'])\n"
+                                  "time.sleep(600)", namespace={})
+        while "from-child" not in job.stdout:
+            assert not job.finished, job.reason
+            job.wait_for_activity(job.activity, timeout=30)
+        job.stop()
+    finally:
+        for fd in spare:
+            os.close(fd)
