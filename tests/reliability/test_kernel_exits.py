@@ -20,12 +20,14 @@ a = jobmagics.start_job({tree!r}, namespace={{}})
 b = jobmagics.start_job("import time; time.sleep(600)", namespace={{}})
 while not a.output:
     a.wait_for_activity(a.activity, 30)
-a.output[0] + [jobmagics.api._process_host._links[b.instance_id].transport.pid]
+from jobmagics.transport import forkserver
+a.output[0] + [jobmagics.api._process_host._links[b.instance_id].transport.pid, forkserver._server.pid]
 """
 
 
 def start_jobs(kernel):
-    """Two process jobs, one with a child and grandchild that ignore SIGTERM; their processes' pids."""
+    """Two process jobs, one with a child and grandchild that ignore SIGTERM; the pids of their
+    processes and of the kernel's fork server."""
     result = kernel.run(START.format(tree=STUBBORN_TREE), timeout=60)
     assert result.ok, result.stderr + result.error_text()
     return eval(result.text)
