@@ -90,11 +90,11 @@ def shutdown():
             pass
     if _registry is None:
         return
-    # Job processes are told first, all at once: stopping jobs one by one can take longer than
-    # the kernel is given to exit (a restart sends SIGTERM after 2.5 s, and then nothing runs here).
-    _process_host.terminate_all()
+    # Job processes are told first, all at once, and killed after one short grace: stopping jobs
+    # one by one can take longer than the kernel is given to exit (a restart sends SIGTERM after
+    # 2.5 s, and then nothing runs here; the job processes then end their groups themselves).
+    _process_host.kill_all()
     _registry.shutdown()
-    _process_host.shutdown()
 
 
 def _command_of(fn, args, kwargs):

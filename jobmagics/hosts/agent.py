@@ -140,12 +140,13 @@ class AgentLink:
                 job = self.jobs.get(frame.job)
                 if job is None:
                     continue
-                if frame.kind == wire.RECORDS:
-                    self._apply_records(job, frame)
-                elif frame.kind == wire.STATE:
-                    if self.killing and JobState(frame.control["state"]) in FINISHED:
-                        continue  # the host finishes the job as Stopped when the process has ended
-                    job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
+                with transport.ordered():
+                    if frame.kind == wire.RECORDS:
+                        self._apply_records(job, frame)
+                    elif frame.kind == wire.STATE:
+                        if self.killing and JobState(frame.control["state"]) in FINISHED:
+                            continue  # the host finishes the job as Stopped when the process has ended
+                        job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
             if self.on_end is not None and self.transport is transport:
                 self.on_end(self)  # before `ended` is set: who waits on it sees the consequences
@@ -160,7 +161,9 @@ class AgentLink:
             if seq <= self.applied.get(link_id, 0):
                 continue  # sent again after a reconnection, and already here: exactly once
             self.applied[link_id] = seq
-            if stream in serialize.OBJECT_STREAMS:
+            if stream in ("stdout", "stderr") and type(data) is int:  # a placeholder: its size in a text pipe
+                data = self.transport.text.take(stream, data)
+            elif stream in serialize.OBJECT_STREAMS:
                 data = _decode_object(data, frame.buffers)
                 if stream == "export" and isinstance(data, serialize.Unshippable):
                     stream, data = "warning", "--export: a value could not be loaded here: %s\n" % data.reason

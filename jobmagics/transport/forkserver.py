@@ -99,8 +99,9 @@ class ForkServer:
     def pid(self):
         return self.process.pid
 
-    def spawn(self, cwd, env):
-        """Fork a fresh agent process; raises AgentStartError when the server cannot."""
+    def spawn(self, cwd, env, text_fds):
+        """Fork a fresh agent process with the kernel's ``text_fds`` (``textpipe.py``); raises
+        AgentStartError when the server cannot."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for sock in (ours, theirs):  # big buffers pass in a few large copies (measured: 4x a pipe's speed)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
@@ -114,7 +115,7 @@ class ForkServer:
                         raise AgentStartError("the fork server has ended: %s" % self.end_reason)
                     self._answers.append(slot)
                 socket.send_fds(self._control, [json.dumps({"cwd": cwd, "env": env}).encode("utf-8")],
-                                [theirs.fileno(), err_write])
+                                [theirs.fileno(), err_write, *text_fds])
             if not slot[0].wait(START_TIMEOUT):
                 raise AgentStartError("the fork server did not answer within %d s" % START_TIMEOUT)
             if slot[1] is None:
@@ -212,14 +213,14 @@ _server = None
 _server_lock = threading.Lock()
 
 
-def spawn(cwd, env):
+def spawn(cwd, env, text_fds):
     """A fresh agent process from this kernel's fork server (started on first use)."""
     global _server
     with _server_lock:
         if _server is None or not _server.alive:
             _server = ForkServer()
         server = _server
-    return server.spawn(cwd, env)
+    return server.spawn(cwd, env, text_fds)
 
 
 def _forget_in_child():
