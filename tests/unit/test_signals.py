@@ -57,4 +57,5 @@ def test_a_burst_of_sigterm_while_the_main_thread_holds_a_lock_runs_the_action_o
                 os.kill(os.getpid(), signal.SIGTERM)
             lock.acquire()  # never granted: only the signal path can end this process
     """)
-    assert (result.stdout, result.returncode) == ("action ran\n", -signal.SIGTERM), result.stderr
+    # Ended by the signal, or, when the main thread could not run again in time, by the fallback exit.
+    assert result.stdout == "action ran\n" and result.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), result.stderr
