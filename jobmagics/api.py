@@ -11,7 +11,7 @@ import atexit
 import threading
 
 from . import capture, jobcode, shipping
-from .agent import verbs
+from .agent import rich, verbs
 from .agent.job import Job
 from .agent.registry import JobRegistry
 from .agent.runner import Work
@@ -28,6 +28,17 @@ from .agent.verbs import (  # noqa: F401  (the public verbs, and what remote.py 
 )
 from .errors import UserInputError
 from .hosts.process import ProcessHost
+
+def _widget_views():
+    """The widget views (ipywidgets imported lazily by them), or None where they cannot be imported."""
+    try:
+        from . import views
+    except ImportError:
+        return None
+    return views
+
+
+rich.use_live_views(_widget_views)  # the job core shows jobs as widgets through this, naming no view itself
 
 _lock = threading.Lock()
 _registry = None
@@ -113,7 +124,7 @@ def start_on(host, work, *args, name=None, init=None, using=None, capture_names=
     prepared = prepare(work, args, init, using, capture_names, namespace, hidden, kwargs, export)
     command, work, init, variables, kwargs, export = prepared
     job = Job(command, host.job_type, name=name)
-    if isinstance(host, ThreadHost):
+    if not host.ships:
         job.shipped = shipping.references(variables)
         job_work = Work(fn=work, args=args, kwargs=kwargs) if callable(work) else \
             Work(code=work, init=init, namespace=variables, export=export)
@@ -122,7 +133,7 @@ def start_on(host, work, *args, name=None, init=None, using=None, capture_names=
     request, buffers, job.shipped = shipped_request(prepared, args, name)
     reg.add(job)
     try:
-        host.start(job, request, buffers)
+        host.start(job, shipping.ShippedWork(request, buffers))
     except Exception:
         reg.discard(job)  # nothing started: the registry is as it was (the id stays used)
         raise

@@ -123,7 +123,7 @@ def run_cell(cell):
     request, buffers, _ = shipping.code_request(code, None, {}, cell, None)
     request["entered"] = True
     job = Job(cell, "RemoteJob")
-    session.host.start(job, request, buffers)
+    session.host.start(job, shipping.ShippedWork(request, buffers))
     outputs = []
     try:
         api.stream_until_done(job, outputs, fail=True)

@@ -68,11 +68,8 @@ class Session:
         """
         self._connection.open()
         try:
-            self._connection.send_bootstrap()
             greeting = self._connection.greeting("attach", self.link.applied) if self.files else None
-            self.hello = self.link.handshake(greeting)
-            if not self.hello.get("has_dill"):
-                self.link.install_dill()
+            self.hello = self.link.connect(greeting)
         except Exception as exc:
             # A detached session that refused us (busy, wrong token) said why; otherwise the agent's
             # exit says why, read before kill: a closed channel forgets its exit status.

@@ -1,6 +1,8 @@
 """Turning what a job needs into a START request: variables, code, or a callable with arguments."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .agent import serialize, wire
 from .errors import ShipError
 
@@ -18,6 +20,17 @@ def ship(name, value, buffers, shipped):
         raise ShipError(name, _type_name(value), str(exc)) from None
     shipped[name] = {"type": _type_name(value), "codec": payload.codec, "bytes": payload.nbytes}
     return wire.payload_to_control(payload, buffers)
+
+
+class ShippedWork(NamedTuple):
+    """Work for a host that runs jobs in another process: the START request and its out-of-band buffers.
+
+    Every host starts a job the same way, ``host.start(job, work)``: a thread host
+    takes a :class:`~jobmagics.agent.runner.Work`, a host with ``ships = True`` this.
+    """
+
+    request: dict
+    buffers: list
 
 
 def code_request(code, init, variables, command, name, export=()):

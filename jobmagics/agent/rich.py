@@ -11,7 +11,6 @@ a kernel goes through the shell's display publisher, which
 from __future__ import annotations
 
 import base64
-import importlib
 import sys
 import uuid
 
@@ -146,15 +145,24 @@ def running_shell():
     return module.InteractiveShell.instance()
 
 
+_views = {"provider": None}
+
+
+def use_live_views(provider):
+    """The notebook side says how to get its widget views: ``provider()`` returns them, or None.
+
+    This module is shipped with the agent and names no view itself: jobs and job
+    lists show as widgets only where the notebook side registered them.
+    """
+    _views["provider"] = provider
+
+
 def live_views():
     """jobmagics' widget views when this process is a kernel that can show them, else None."""
     shell = running_shell()
-    if shell is None or getattr(shell, "kernel", None) is None:
+    if shell is None or getattr(shell, "kernel", None) is None or _views["provider"] is None:
         return None
-    try:
-        return importlib.import_module("jobmagics.views")
-    except ImportError:
-        return None
+    return _views["provider"]()
 
 
 def route_ipython_display():

@@ -46,6 +46,8 @@ class ThreadHost:
     normally serves the next job; one whose job was abandoned ends with it.
     """
 
+    ships = False  # its work runs in this process: a Work, its variables the caller's own objects
+
     job_type = "ThreadJob"
 
     def __init__(self, sink_for=None, stop_grace=STOP_GRACE, before_finish=None):

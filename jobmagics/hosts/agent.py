@@ -34,6 +34,18 @@ class AgentLink:
         self.ended = threading.Event()
         self.bye = False
 
+    def connect(self, greeting=None):
+        """Bring the agent up over the opened transport: send it (if it is not running there already),
+        shake hands, and give a bare Python dill. The HELLO comes back; errors raise here.
+
+        The one start-up of every agent: a process job's, a session's, a detached session's.
+        """
+        self.transport.send_bootstrap()
+        hello = self.handshake(greeting)
+        if not hello.get("has_dill"):
+            self.install_dill()  # a bare Python gets dill from here
+        return hello
+
     def handshake(self, greeting=None):
         """Read the agent's HELLO (after sending ``greeting``, for an agent that waits to be greeted)."""
         self.writer = wire.FrameWriter(self.transport.writer)

@@ -26,8 +26,11 @@ class ProcessHost:
         self._links = {}
         self._lock = threading.Lock()
 
-    def start(self, job, request, buffers):
-        """Start the process now (errors raise here); the handshake runs in the background."""
+    ships = True  # its work travels to another process: ShippedWork
+
+    def start(self, job, work):
+        """Start the process for ``work`` (a ShippedWork) now (errors raise here); the handshake runs later."""
+        request, buffers = work
         transport = LocalTransport(self.python)
         transport.open()
         transport.text.start(lambda stream, text: job.finished or job._record(stream, text))
@@ -45,13 +48,10 @@ class ProcessHost:
         transport = link.transport
         try:
             try:
-                transport.send_bootstrap()
+                link.connect()
             except OSError:  # it died at once (no python there?): its exit says why
                 raise AgentStartError("the job's process ended before it answered: %s"
                                       % transport.exit_reason()) from None
-            link.handshake()
-            if not link.hello.get("has_dill"):
-                link.install_dill()  # a bare Python gets dill from here, as a session does
             link.start(job, request, buffers)
             link.serve()
         except Exception as exc:  # a broken agent fails its job, never the kernel
