@@ -70,7 +70,6 @@ def registry() -> JobRegistry:
             _thread_host = ThreadHost()
             _process_host = ProcessHost()
             _store = verbs.LocalJobs(_registry, _start_here)
-            verbs.use_stores(_store_for)
             atexit.register(shutdown)
     return _registry
 
@@ -83,6 +82,9 @@ def _store_for(session):
     from . import remote, session_jobs
 
     return session_jobs.SessionJobs(remote.sessions().resolve(session))
+
+
+verbs.use_stores(_store_for)  # the verbs act on this kernel's jobs, or on a session's
 
 
 def _start_here(work, args, options):
