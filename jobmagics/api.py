@@ -10,7 +10,7 @@ from __future__ import annotations
 import atexit
 import threading
 
-from . import capture, jobcode, shipping
+from .ship import capture, jobcode, shipping
 from .agent import rich, verbs
 from .agent.job import Job
 from .agent.registry import JobRegistry
@@ -32,7 +32,7 @@ from .hosts.process import ProcessHost
 def _widget_views():
     """The widget views (ipywidgets imported lazily by them), or None where they cannot be imported."""
     try:
-        from . import views
+        from .widgets import views
     except ImportError:
         return None
     return views
@@ -79,7 +79,7 @@ def _store_for(session):
     if session is None:
         registry()
         return _store
-    from . import remote, session_jobs
+    from .sessions import remote, jobs as session_jobs
 
     return session_jobs.SessionJobs(remote.sessions().resolve(session))
 

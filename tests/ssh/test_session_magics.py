@@ -154,7 +154,7 @@ def test_a_cut_link_then_a_kernel_restart_loses_nothing(kernel, sshd_server, tmp
 
 
 def test_a_normal_kernel_shutdown_ends_its_ssh_sessions(ssh_home):
-    from jobmagics import remote
+    from jobmagics.sessions import remote
 
     with Kernel(env=ssh_home.env()) as k:
         assert k.run("%load_ext jobmagics").ok
