@@ -79,7 +79,7 @@ def test_job_magics_with_session_act_on_the_remote_registry(kernel):
     assert kernel.run("%get_job").text == "(no jobs)"  # nothing of it lives in this kernel
     assert kernel.run("%receive_job --session $s there").text == "6"
     refused = kernel.run("%receive_job --session $s nosuch")
-    assert refused.stderr.startswith("UsageError: in session Session1: no job with id or name 'nosuch'")
+    assert refused.stderr.startswith("UsageError: no job with id or name 'nosuch'")
     assert kernel.run("%remove_job --session $s there").ok
     assert kernel.run("%get_job --session $s").text == "(no jobs)"
 
