@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 
 from .. import api
@@ -62,7 +63,7 @@ DEFAULT_IDLE_TIMEOUT = 2 * 3600
 #: kernel die while it opens it, it ends by itself soon after, not hours later.
 TEMPORARY_IDLE_TIMEOUT = 30.0
 
-_temporary = {"open": set(), "opening": 0, "closing": False}  # sessions invoke(computer=...) opened
+_temporary = {"open": set(), "busy": 0, "closing": False}  # sessions invoke(computer=...) opened
 _temporary_changed = threading.Condition(_lock)
 
 
@@ -70,37 +71,46 @@ def _open_temporary(computer, **options):
     """A session for one child of ``invoke(computer=...)``: closed when its work ends, or with the kernel."""
     sessions()  # the kernel's shutdown closes what is still open
     options["idle_timeout"] = options.get("idle_timeout") or TEMPORARY_IDLE_TIMEOUT
-    with _temporary_changed:
-        if _temporary["closing"]:
-            raise UserInputError("the kernel is shutting down")
-        _temporary["opening"] += 1
-    try:
+    with _temporary_busy():
         session = _open(computer, **options)
-    finally:
         with _temporary_changed:
-            _temporary["opening"] -= 1
-            _temporary_changed.notify_all()
-    with _temporary_changed:
-        closing = _temporary["closing"]
-        if not closing:
-            _temporary["open"].add(session)
-    if closing:  # opened while the kernel was shutting down: it ends now
-        session.close()
-        raise UserInputError("the kernel is shutting down")
+            closing = _temporary["closing"]
+            if not closing:
+                _temporary["open"].add(session)
+        if closing:  # opened while the kernel was shutting down: it ends now
+            session.close()
+            raise UserInputError("the kernel is shutting down")
     return session
 
 
 def _close_temporary(session):
+    with _temporary_busy(refuse=False):
+        session.close()
+        with _temporary_changed:
+            _temporary["open"].discard(session)
+
+
+@contextlib.contextmanager
+def _temporary_busy(refuse=True):
+    """Count an opening or a closing under way: the kernel's exit waits for them (a daemon thread
+    killed half-way would leave a session running there)."""
     with _temporary_changed:
-        _temporary["open"].discard(session)
-    session.close()
+        if refuse and _temporary["closing"]:
+            raise UserInputError("the kernel is shutting down")
+        _temporary["busy"] += 1
+    try:
+        yield
+    finally:
+        with _temporary_changed:
+            _temporary["busy"] -= 1
+            _temporary_changed.notify_all()
 
 
-def _close_temporary_sessions(wait_for_opening=2.0):
-    """At kernel exit: temporary sessions end with it, those still opening once they are open."""
+def _close_temporary_sessions(wait=3.0):
+    """At kernel exit: temporary sessions end with it, once what opens or closes them has finished."""
     with _temporary_changed:
         _temporary["closing"] = True
-        _temporary_changed.wait_for(lambda: _temporary["opening"] == 0, wait_for_opening)
+        _temporary_changed.wait_for(lambda: _temporary["busy"] == 0, wait)
         left = list(_temporary["open"])
         _temporary["open"].clear()
     close_all(left, 2.0)
