@@ -52,6 +52,7 @@ autodoc_typehints = "none"  # signatures as written; type hints are rare and sai
 # ----- HTML ---------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = "jobmagics"
+html_favicon = "images/favicon.svg"
 html_static_path = ["_static"]
 html_extra_path = ["_extra"]  # index.html: the top of the site leads to docs/index.html
 html_theme_options = {
@@ -60,6 +61,7 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
+html_context = {"default_mode": "auto"}  # light or dark as the reader's system says
 html_show_sourcelink = False
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True

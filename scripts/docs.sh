@@ -12,6 +12,7 @@ HTML_MANAGER="@jupyter-widgets/html-manager@1.0.15"
 EXTRAS="${EXTRAS:-test,demo,docs}" bash scripts/setup.sh
 .venv/bin/python docs/gen_magic_docs.py
 
+mkdir -p docs/_static
 if [ ! -f docs/_static/embed.js ]; then
     if ! command -v npm >/dev/null 2>&1; then
         if [ "$(id -u)" -ne 0 ]; then
