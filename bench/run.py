@@ -12,7 +12,10 @@ OpenSSH server on loopback, skipped with the reason when there is none) and
 from __future__ import annotations
 
 import argparse
+import base64
 import concurrent.futures
+import importlib.util
+import io
 import json
 import os
 import platform
@@ -110,6 +113,45 @@ def _identity(value):
     return value
 
 
+FIGURE_CODE = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"  # 640x480, matplotlib's default
+               "ax.plot(range(100))\nplt.show()")
+
+
+def figure_job():
+    """A process job draws one figure; done when its PNG is here."""
+    job = jobmagics.start_job(FIGURE_CODE, namespace={})
+    job.wait()
+    (item,) = job.display
+    assert base64.b64decode(item["data"]["image/png"]).startswith(b"\x89PNG"), job.error
+    job.remove()
+
+
+def figure_row(repeat):
+    """A figure made in a process job against the same figure rendered here, in a kernel that plots."""
+    import matplotlib.pyplot  # noqa: F401  (a notebook that plots has pyplot imported ...)
+    from jobmagics.transport import forkserver
+
+    forkserver.shutdown()  # ... when its first process job starts the fork server, which then preloads it
+    figure_job(), figure_floor()
+    times = {figure_job: [], figure_floor: []}
+    for _ in range(repeat):
+        for fn in times:
+            times[fn].append(_median_time(fn, 1))
+    t_job, t_floor = statistics.median(times[figure_job]), statistics.median(times[figure_floor])
+    return {"metric": "one 640×480 figure: process job start → PNG received", "jobmagics_s": t_job,
+            "floor": "the figure rendered to PNG here", "floor_s": t_floor, "ratio": t_job / t_floor,
+            "target": "(for information)"}
+
+
+def figure_floor():
+    """The same figure rendered to PNG in this process, as the notebook's inline backend would."""
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.add_subplot().plot(range(100))
+    fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")
+
+
 METRICS = [
     ("thread job start → wait → receive", thread_job_roundtrip, "threading.Thread start + join", thread_floor, "≤ 2×"),
     ("process job start → wait → receive", process_job_roundtrip, "python -c pass", process_floor, "≤ 0.5×"),
@@ -143,6 +185,8 @@ def local_rows(quick):
                  "floor": "ndarray.copy() (ProcessPoolExecutor: %.3f s)" % t_pool, "floor_s": t_copy,
                  "ratio": t_job / t_copy, "target": "≥ 2 GB/s effective",
                  "effective_gb_s": 2 * size / t_job / 1e9})
+    if importlib.util.find_spec("matplotlib") is not None:  # optional: no figure to measure without it
+        rows.append(figure_row(repeat))  # last: it restarts the fork server with pyplot preloaded
     return rows
 
 

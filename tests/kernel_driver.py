@@ -32,6 +32,7 @@ class CellResult:
         self.stderr = ""
         self.results = []  # execute_result data bundles
         self.displays = []  # display_data bundles
+        self.updates = []  # update_display_data: (display id, bundle)
         self.errors = []  # (ename, evalue, traceback lines)
         self.reply = None
 
@@ -58,6 +59,8 @@ class CellResult:
             self.results.append(content["data"])
         elif kind == "display_data":
             self.displays.append(content["data"])
+        elif kind == "update_display_data":
+            self.updates.append((content["transient"]["display_id"], content["data"]))
         elif kind == "error":
             self.errors.append((content["ename"], content["evalue"], content["traceback"]))
 

@@ -1,6 +1,8 @@
 """Waiting for processes to end, for tests that check nothing is left behind."""
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import psutil
@@ -58,3 +60,44 @@ def wait_ended(procs, timeout):
         time.sleep(0.02)
         alive = [p for p in alive if not _ended(p)]
     return alive
+
+
+def stack_dumps(procs):
+    """A Python stack dump (py-spy) of each of ``procs`` still running: where it hangs, for a failure."""
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    dumps = []
+    for proc in _as_processes(procs):
+        try:
+            head = "pid %d %s" % (proc.pid, proc.cmdline()[-1:])
+        except psutil.Error:
+            continue
+        if not os.path.exists(spy):
+            dumps.append(head + ": (install py-spy for its stack)")
+            continue
+        result = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True, timeout=60)
+        dumps.append("%s:\n%s%s" % (head, result.stdout, result.stderr))
+    return "\n".join(dumps)
+
+
+def assert_all_end(procs, timeout=30):
+    """Every one of ``procs`` (pids or psutil.Process) ends within ``timeout``; else fail with their stacks."""
+    alive = wait_ended(procs, timeout)
+    assert not alive, "still running:\n" + stack_dumps(alive)
+
+
+#: Job code whose child and grandchild ignore SIGTERM (ignoring is inherited): only SIGKILL ends
+#: them. It emits [the job's process, child, grandchild] and waits.
+STUBBORN_TREE = """import os, subprocess, sys
+from jobmagics import emit
+stubborn = ("import signal, subprocess\\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+            "grandchild = subprocess.Popen(['sleep', '600'])\\n"
+            "print(grandchild.pid, flush=True)\\n"
+            "grandchild.wait()\\n")
+child = subprocess.Popen([sys.executable, '-c', stubborn], stdout=subprocess.PIPE)
+emit([os.getpid(), child.pid, int(child.stdout.readline())])
+child.wait()
+"""

@@ -56,6 +56,8 @@ class JobContext:
         self._pending = []
         self._pending_chars = 0
         self._pending_since = 0.0
+        self.figures = None  # the job's open pyplot figures, once it makes one (figures.py)
+        self.shown_figures = None  # figures the job displayed (figures.py)
 
     def write(self, stream, text):
         if not text:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from .figures import make_displayable
 from .rich import running_shell
 
 
@@ -18,7 +19,9 @@ def show_display(item):
     shell = running_shell()
     if shell is not None:
         from IPython.display import publish_display_data
-        publish_display_data(item["data"], item.get("metadata") or {})
+        # An output with a display id can be updated in place by a later record of the job.
+        extra = {"update": True} if item.get("update") else {}
+        publish_display_data(item["data"], item.get("metadata") or {}, transient=item.get("transient"), **extra)
         return
     sys.stdout.write(str(item["data"].get("text/plain", "")) + "\n")
 
@@ -41,11 +44,12 @@ class ComputerTagger:
         return "\n".join(tagged)
 
 
-def deliver(records, outputs=None, tagger=None, errors=None):
+def deliver(records, outputs=None, tagger=None, exports=None, errors=None):
     """Show every record's data; the output objects are appended to ``outputs`` (returned).
 
-    With a ``tagger`` text lines are prefixed with the computer they came from;
-    with an ``errors`` list, errors are appended to it instead of shown.
+    With a ``tagger`` text lines are prefixed with the computer they came from.
+    Exported variables are set in ``exports`` (a namespace), if given; with an
+    ``errors`` list, errors are appended to it instead of shown.
     """
     outputs = [] if outputs is None else outputs
     shown = False  # flushed only if something was shown: in a kernel a flush waits for its IO thread
@@ -54,7 +58,14 @@ def deliver(records, outputs=None, tagger=None, errors=None):
         if tagger is not None and stream in ("stdout", "stderr", "warning"):
             data = tagger.tag(record, data)
         if stream == "output":
+            shell = running_shell()
+            if shell is not None:
+                make_displayable(data, shell)
             outputs.append(data)
+            continue
+        if stream == "export":
+            if exports is not None:
+                exports[data[0]] = data[1]
             continue
         if stream == "error" and errors is not None:
             errors.append(data)

@@ -20,8 +20,8 @@ import sys
 import threading
 import time
 
-from . import handover, wire
-from .main import Agent, _exiting, _on_sigterm, prepare
+from . import handover, signals, wire
+from .main import Agent, _terminated, prepare
 
 
 def default_dir():
@@ -163,7 +163,7 @@ def main():
     if os.fork() > 0:
         os._exit(0)
     os.setpgid(0, 0)  # lead a process group: when the session ends, so does all its jobs started
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signals.on_signal(signal.SIGTERM, _terminated)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -175,7 +175,7 @@ def main():
         os._exit(1)
     prepare(session.agent)
     # Terminated: stop the jobs and remove the session's files, as at any other end.
-    signal.signal(signal.SIGTERM, lambda signum, frame: None if _exiting.is_set() else session.agent.finish(True))
+    signals.on_signal(signal.SIGTERM, lambda: session.agent.finish(kernel_gone=True))
     os.write(ready_write, ("READY %d %s\n" % (os.getpid(), session.dir)).encode())
     os.close(ready_write)
     session.serve(listener)

@@ -16,7 +16,8 @@ children and tells the kernel how each one ended. It exits when the kernel's
 end of the socket closes.
 
 Messages are JSON over ``SOCK_SEQPACKET`` (one message per packet):
-kernel -> server ``{"cwd", "env"}`` + 2 fds (protocol socket, stderr pipe); server -> kernel
+kernel -> server ``{"cwd", "env"}`` + 6 fds (protocol socket, stderr pipe, and the kernel's pipes
+for the job's fds 1 and 2 and its stdout and stderr text, ``textpipe.py``); server -> kernel
 ``{"forked": pid}`` or ``{"error": text}`` in request order, and
 ``{"exited": pid, "code": returncode}`` whenever a child ends.
 """
@@ -36,11 +37,13 @@ MAX_MESSAGE = 1 << 20
 PRELOAD = ("dill", "numpy")
 
 
-def preload():
-    """Import what every job's agent imports, and the usual heavy modules, so a forked child starts warm."""
+def preload(also=()):
+    """Import what every job's agent imports, the usual heavy modules and ``also`` (modules the
+    notebook uses), so a forked child starts warm."""
     from . import main  # noqa: F401  (the whole agent: wire, jobs, hosts, capture)
     from . import serialize  # noqa: F401
-    for name in PRELOAD:
+    os.environ["MPLBACKEND"] = "agg"  # as every job draws (main.prepare): a preloaded pyplot agrees
+    for name in PRELOAD + tuple(also):
         try:
             importlib.import_module(name)
         except Exception:  # not installed, or broken here: a job that needs it imports it itself
@@ -64,15 +67,18 @@ def serve(control):
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a handler, so the wakeup fd is written
+    poller = select.poll()  # not select(): the kernel's descriptor numbers it inherits may pass FD_SETSIZE
+    poller.register(control, select.POLLIN)
+    poller.register(wake_read, select.POLLIN)
     try:
         while True:
-            ready, _, _ = select.select([control, wake_read], [], [])
+            ready = [fd for fd, _event in poller.poll()]
             if wake_read in ready:
                 _drain(wake_read)
                 _report_exits(control)
-            if control in ready:
+            if control.fileno() in ready:
                 try:
-                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 2)
+                    data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 6)
                 except InterruptedError:
                     continue
                 if not data:
@@ -109,10 +115,10 @@ def _send(control, message):
 
 
 def _fork_one(control, request, fds, own_fds):
-    if len(fds) != 2:
+    if len(fds) != 6:
         for fd in fds:
             os.close(fd)
-        _send(control, {"error": "a fork request needs a protocol socket and a stderr pipe"})
+        _send(control, {"error": "a fork request needs a protocol socket, a stderr pipe and four text pipes"})
         return
     try:
         pid = os.fork()
@@ -138,7 +144,7 @@ def _become_agent(request, fds, own_fds):
         own_socket.close()
         os.close(wake_read)
         os.close(wake_write)
-        protocol, stderr = fds
+        protocol, stderr, *text_fds = fds
         os.dup2(protocol, 0)
         os.dup2(protocol, 1)
         os.dup2(stderr, 2)
@@ -148,7 +154,7 @@ def _become_agent(request, fds, own_fds):
         os.environ.clear()
         os.environ.update(request["env"])
         _reseed()
-        sys.argv = ["-c"]
+        sys.argv = ["-c"] + [str(fd) for fd in text_fds]  # as a cold start passes them
         from . import main
         main.main()
     except BaseException as exc:  # noqa: BLE001  (the child must never return into the server's loop)
@@ -161,9 +167,9 @@ def _become_agent(request, fds, own_fds):
 
 
 def main():
-    """Entry point: the control socket's descriptor number is the first argument."""
+    """Entry point: the control socket's descriptor number, modules to preload too, the process tag."""
     control = socket.socket(fileno=int(sys.argv[1]))
-    preload()
+    preload(sys.argv[2:-1])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):  # the bundle has been read; nothing is ever written to stdout
         os.dup2(devnull, fd)

@@ -53,6 +53,7 @@ class Job:
         self._tail = collections.deque(maxlen=TAIL_LINES)  # (stream, line): the latest whole lines, for views
         self._tail_partial = ("stdout", "")  # the line being written
         self.last_progress = None  # the latest progress record's data, for views
+        self.exports = {}  # name -> value of the variables handed back (--export), kept after receiving
 
     # ----- reading -----------------------------------------------------------------
     @property
@@ -65,7 +66,10 @@ class Job:
 
     @property
     def has_more_data(self) -> bool:
-        return bool(self._log) or any(child.has_more_data for child in self.child_jobs)
+        """True while the job runs or holds data not yet received (PowerShell's HasMoreData), so
+        ``while job.has_more_data: receive`` collects everything."""
+        running = self._state not in FINISHED and self._state != JobState.NotStarted
+        return running or bool(self._log) or any(child.has_more_data for child in self.child_jobs)
 
     def snapshot(self) -> dict:
         """The job's fields read together, for views."""
@@ -128,7 +132,9 @@ class Job:
 
     @property
     def progress(self):
-        return self._stream("progress")
+        """The progress records not yet received; after a receive, the latest one (a bar is a state)."""
+        held = self._stream("progress")
+        return held if held or self.last_progress is None else [self.last_progress]
 
     @property
     def display(self):
@@ -144,10 +150,13 @@ class Job:
         with self._cond:
             return self._cond.wait_for(lambda: self._state in FINISHED, timeout)
 
-    def receive(self, keep=False):
-        """Deliver what the job produced (text to stdout/stderr) and return its output objects."""
+    def receive(self, keep=False, export_into=None):
+        """Deliver what the job produced (text to stdout/stderr) and return its output objects.
+
+        Variables the job handed back (``--export``) are set in ``export_into``, a namespace, if given.
+        """
         from .delivery import deliver
-        return deliver(self.records(keep=keep))
+        return deliver(self.records(keep=keep), exports=export_into)
 
     def stop(self):
         """Stop the job (and its children); returns once it is Stopped or finished anyway."""
@@ -217,6 +226,8 @@ class Job:
             self._keep_tail(stream, data)
         elif stream == "progress":
             self.last_progress = data
+        elif stream == "export":
+            self.exports[data[0]] = data[1]
         with self._cond:
             self._activity += 1
             self._cond.notify_all()

@@ -1,22 +1,20 @@
 """The agent's own job registry, for jobs whose results stay on this computer.
 
 Two doors lead to it: the kernel's CALL frames (``%start_job --session S``,
-``%get_job --session S``, ...) handled by :class:`JobService`, and job code
-running here that says ``from jobmagics import start_job, get_job, ...``
-(the functions at the bottom, which the stand-in module exports). Jobs started
-either way are thread jobs of this agent, located at ``localhost`` from its
-point of view, and keep their output until it is received.
+``%get_job --session S``, ...), answered by :class:`JobService` with the
+store's primitives, and job code running here that says ``from jobmagics
+import start_job, get_job, ...`` (the verbs of :mod:`.verbs`, which the
+stand-in module exports). Jobs started either way are thread jobs of this
+agent, located at ``localhost`` from its point of view, and keep their output
+until it is received.
 """
 from __future__ import annotations
 
-import inspect
-
-from . import serialize, wire
-from .delivery import collapse, deliver
+from . import serialize, verbs, wire
 from .errors import UserInputError
 from .job import Job
 from .runner import Work
-from .table import JobList
+from .verbs import LocalJobs
 
 REMOTE_JOB_TYPE = "ThreadJob"
 
@@ -32,7 +30,7 @@ def work_from(spec, buffers, shared_namespace=None):
     if shared_namespace is not None:
         shared_namespace.update(namespace)
     return Work(code=spec.get("code"), init=spec.get("init"), namespace=namespace,
-                shared_namespace=shared_namespace)
+                shared_namespace=shared_namespace, export=spec.get("export"))
 
 
 def snapshot_data(job):
@@ -48,125 +46,114 @@ def encode_records(records, buffers):
     """Records as plain data; output objects as payloads whose buffers join ``buffers``."""
     out = []
     for record in records:
-        data = record.data
-        if record.stream == "output":
+        stream, data = record.stream, record.data
+        if stream in serialize.OBJECT_STREAMS:
             try:
                 data = ("payload", wire.payload_to_control(serialize.dumps(data), buffers))
             except serialize.SerializationError as exc:
-                data = ("unshippable", serialize.placeholder_for(data, str(exc)))
-        elif record.stream == "error":
+                stream, data = serialize.unshippable(stream, data, str(exc))
+                if stream == "unshippable":
+                    stream, data = "output", ("unshippable", data)
+        elif stream == "error":
             data = {"ename": data.ename, "evalue": data.evalue, "traceback": data.traceback}
-        out.append((record.seq, record.stream, data, record.time))
+        out.append((record.seq, stream, data, record.time))
     return out
 
 
 class JobService:
-    """Answers the kernel's calls on this agent's registry: each returns (result, buffers)."""
+    """This agent's job store, and the kernel's door to it: the store's primitives over CALL frames.
+
+    The verbs (:mod:`.verbs`) run on the side that asked: a kernel's
+    ``get_job(session=S)`` calls ``find`` and ``select`` here; job code in this
+    agent calls the same verbs on :attr:`store` directly. Each call returns
+    (result, buffers).
+    """
 
     def __init__(self, registry, host):
         self.registry = registry
         self.host = host
+        self.store = LocalJobs(registry, self._start_here)
 
-    def _jobs(self, refs):
-        return self.registry.resolve_all(refs) if refs else self.registry.jobs()
-
-    def start_job(self, args, buffers):
-        job = Job(args.get("command", ""), REMOTE_JOB_TYPE, name=args.get("name"))
-        work = work_from(args, buffers)
+    def _start_here(self, work, args, options):
+        """A job of this agent: a thread job, seeing a copy of the caller's variables (``using`` names them)."""
+        if options.get("python") is not None:
+            raise UserInputError("python= starts a process job from the notebook; a job started here is a thread job")
+        if isinstance(work, Work):  # the kernel's request, its variables already loaded
+            command = options.get("command") or ""
+        elif callable(work):
+            command = getattr(work, "__qualname__", repr(work))
+            work = Work(fn=work, args=args, kwargs=options.get("kwargs"))
+        else:
+            command, work = work, Work(code=work, init=options.get("init"), export=_names(options.get("export")),
+                                       namespace=_variables(options))
+        job = Job(command, REMOTE_JOB_TYPE, name=options.get("name"))
         self.registry.add(job)
-        self.host.start(job, work)
+        return self.host.start(job, work)
+
+    def _jobs(self, args):
+        ids = args.get("ids")
+        return None if ids is None else self.registry.resolve_all(ids)
+
+    def start(self, args, buffers):
+        job = self.store.start(work_from(args, buffers), (), args)
         return snapshot_data(job), []
 
-    def get_job(self, args, buffers):
-        jobs = self.registry.select(self.registry.resolve_all(args["refs"]) if args.get("refs") else None,
-                                    state=args.get("state"), job_type=args.get("job_type"),
-                                    has_more_data=args.get("has_more_data"))
-        return [snapshot_data(j) for j in jobs], []
+    def find(self, args, buffers):
+        refs = args.get("refs")
+        return _snapshots(self.store.find(refs) if refs else self.store.all()), []
 
-    def receive_job(self, args, buffers):
+    def select(self, args, buffers):
+        return _snapshots(self.store.select(self._jobs(args), **args["query"])), []
+
+    def wait(self, args, buffers):
+        return _snapshots(self.store.wait(self._jobs(args), args.get("any"), args.get("timeout"))), []
+
+    def stop(self, args, buffers):
+        return _snapshots(self.store.stop(self._jobs(args))), []
+
+    def remove(self, args, buffers):
+        self.store.remove(self._jobs(args), args.get("force"))
+        return None, []
+
+    def take(self, args, buffers):
         out_buffers = []
-        result = [{"job": snapshot_data(job), "records": encode_records(job.records(keep=args.get("keep")), out_buffers)}
-                  for job in self.registry.resolve_all(args["refs"])]
-        return result, out_buffers
-
-    def wait_job(self, args, buffers):
-        finished = self.registry.wait(self._jobs(args.get("refs")), any_=args.get("any"), timeout=args.get("timeout"))
-        return [snapshot_data(j) for j in finished], []
-
-    def stop_job(self, args, buffers):
-        jobs = self.registry.resolve_all(args["refs"])
-        for job in jobs:
-            job.stop()
-        return [snapshot_data(j) for j in jobs], []
-
-    def remove_job(self, args, buffers):
-        jobs = self.registry.resolve_all(args["refs"]) if args.get("refs") else []
-        if args.get("state"):
-            jobs = self.registry.select(jobs or None, state=args["state"])
-        for job in jobs:
-            self.registry.remove(job, force=args.get("force"))
-        return [snapshot_data(j) for j in jobs], []
+        (job,) = self._jobs(args)
+        return encode_records(self.store.take(job, args.get("keep")), out_buffers), out_buffers
 
     def handle(self, op, args, buffers):
-        method = getattr(self, op, None) if not op.startswith("_") and op != "handle" else None
+        method = getattr(self, op, None) if op in OPERATIONS else None
         if method is None:
             raise UserInputError("the agent has no operation %r" % op)
         return method(args, buffers)
 
 
-# ----- for job code running in this agent: ``from jobmagics import start_job, ...`` ----------
-_service = None
+#: What a kernel may ask of this agent's store.
+OPERATIONS = ("start", "find", "select", "wait", "stop", "remove", "take")
+
+
+def _snapshots(jobs):
+    return [snapshot_data(job) for job in jobs]
+
+
+def _names(value):
+    """Variable names given as a list or a comma-separated string."""
+    names = value.split(",") if isinstance(value, str) else (value or [])
+    return [name.strip() for name in names if name.strip()]
+
+
+def _variables(options):
+    """The caller's variables a job started here sees: a copy, so its assignments stay its own."""
+    namespace = options.get("namespace") or {}
+    if options.get("using") is not None:
+        return {name: namespace[name] for name in _names(options["using"]) if name in namespace}
+    return dict(namespace) if options.get("capture_names", True) else {}
 
 
 def bind(service):
-    """Make the functions below act on ``service``'s registry (the agent does this at start)."""
-    global _service
-    _service = service
+    """Job code here (``from jobmagics import start_job, ...``) acts on ``service``'s store (at agent start)."""
+    def store_for(session):
+        if session is not None:
+            raise UserInputError("session= reaches a session from the notebook; job code acts on its own computer")
+        return service.store
 
-
-def _registry():
-    if _service is None:
-        raise RuntimeError("no job registry here: this is not a jobmagics agent")
-    return _service.registry
-
-
-def start_job(work, *args, name=None, init=None, namespace=None, kwargs=None):
-    """Start code (with the caller's variables, shared) or a callable as a job kept on this computer."""
-    if callable(work):
-        job_work = Work(fn=work, args=args, kwargs=kwargs)
-        command = getattr(work, "__qualname__", repr(work))
-    else:
-        if namespace is None:
-            namespace = inspect.currentframe().f_back.f_globals
-        job_work, command = Work(code=work, init=init, namespace=dict(namespace)), work
-    job = Job(command, REMOTE_JOB_TYPE, name=name)
-    _registry().add(job)
-    return _service.host.start(job, job_work)
-
-
-def get_job(*refs, state=None):
-    reg = _registry()
-    return JobList(reg.select(reg.resolve_all(refs) if refs else None, state=state))
-
-
-def receive_job(*refs, keep=False):
-    outputs = []
-    for job in _registry().resolve_all(refs):
-        deliver(job.records(keep=keep), outputs)
-    return collapse(outputs)
-
-
-def wait_job(*refs, any=False, timeout=None):  # noqa: A002 - the flag's name in the spec
-    reg = _registry()
-    return JobList(reg.wait(reg.resolve_all(refs) if refs else reg.jobs(), any_=any, timeout=timeout))
-
-
-def stop_job(*refs):
-    for job in _registry().resolve_all(refs):
-        job.stop()
-
-
-def remove_job(*refs, force=False):
-    reg = _registry()
-    for job in reg.resolve_all(refs):
-        reg.remove(job, force=force)
+    verbs.use_stores(store_for)

@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 
-from . import context, jobservice, rich, shim, tqdm_hook, wire
+from . import context, group, jobservice, rich, shim, signals, textpipe, tqdm_hook, wire
 from .errors import UserInputError
 from .job import Job
 from .outbox import Outbox
@@ -56,26 +56,23 @@ class FdCapture:
     def _read(self, fds):
         with self._lock:
             for fd in fds:
-                chunks = []
-                while True:
-                    try:
-                        chunk = os.read(fd, 1 << 16)
-                    except BlockingIOError:
-                        break
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                if chunks:
-                    self._owner(self._pipes[fd], b"".join(chunks).decode("utf-8", "replace"))
+                data, _ended = textpipe.read_available(fd)
+                if data:
+                    self._owner(self._pipes[fd], data.decode("utf-8", "replace"))
 
     def drain(self):
         """Deliver whatever the pipes hold right now."""
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.target.flush() if hasattr(stream, "target") else stream.flush()
-            except Exception:
-                pass
+        _flush_python_streams()
         self._read(list(self._pipes))
+
+
+def _flush_python_streams():
+    """Text other threads left in sys.stdout/sys.stderr's buffers goes down to fds 1 and 2."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.target.flush() if hasattr(stream, "target") else stream.flush()
+        except Exception:
+            pass
 
 
 class Agent:
@@ -95,7 +92,9 @@ class Agent:
         self.kernel_ids = {}  # agent job -> the kernel's id for it (frames carry the kernel's)
         self.exit_when_done = False
         self.entered_namespace = {"__name__": "__main__"}
-        self.capture = None
+        self.capture = None  # FdCapture, where this process reads its own fds 1 and 2
+        self.text_pipes = {}  # or: fds 1 and 2 are the kernel's pipes, and these take the job's text
+        self._text_lock = threading.Lock()  # bytes in the pipes in the order of their placeholders
         self.on_exit = []  # called first when the agent ends (a detached session removes its files)
 
     def hello(self):
@@ -111,7 +110,21 @@ class Agent:
         if job.instance_id not in self.kernel_ids:
             return job._record  # a job kept here: its output waits for a receive
         kernel_id = self.kernel_ids[job.instance_id]
-        return lambda stream, data: self.outbox.record(kernel_id, stream, data)
+        if not self.text_pipes:
+            return lambda stream, data: self.outbox.record(kernel_id, stream, data)
+
+        def sink(stream, data):
+            if stream not in textpipe.STREAMS:
+                return self.outbox.record(kernel_id, stream, data)
+            data = textpipe.encode(data)
+            if not self.text_pipes:  # a child the job forked (multiprocessing): no outbox runs here
+                return textpipe.write_all(1 if stream == "stdout" else 2, data)  # the kernel's pipes too
+            with self._text_lock:  # the text is in the kernel's pipe before print returns
+                self.outbox.record(kernel_id, stream, len(data), wait=False)  # a placeholder: its size
+                textpipe.write_all(self.text_pipes[stream], data)
+            self.outbox.wait_for_room()
+
+        return sink
 
     def _fd_owner(self, stream, text):
         running = [j for j in self.forwarded.jobs() if not j.finished]
@@ -130,8 +143,11 @@ class Agent:
         self.host.start(job, work)
 
     def _before_finish(self, job):
+        # While the job still runs, so the output is still its own.
         if self.capture is not None:
-            self.capture.drain()  # while the job still runs, so the output is still its own
+            self.capture.drain()
+        else:
+            _flush_python_streams()
 
     def _on_state(self, job, old, new):
         key = self.kernel_ids[job.instance_id]
@@ -214,6 +230,8 @@ class Agent:
 
     def finish(self, kernel_gone=False):
         """Stop what still runs, send what is queued, end the process group, exit."""
+        if not _ending.acquire(blocking=False):
+            threading.Event().wait()  # a SIGTERM is ending this process already (signals.die_of)
         for hook in self.on_exit:
             hook()
         if kernel_gone:
@@ -225,7 +243,9 @@ class Agent:
                 self.writer.send(wire.BYE, {})
             except OSError:
                 pass
-        _end_process_group()
+        # Without a kernel, SIGKILL after the grace is this process's to do; a kernel that got
+        # the goodbye kills what is left itself, so an ordinary end costs no look at /proc.
+        group.end_own_group(group.KILL_GRACE if kernel_gone or self.durable else None)
         os._exit(0)
 
 
@@ -244,28 +264,21 @@ def _error_record(exc):
     return describe_exception(exc)
 
 
-_exiting = threading.Event()
+_ending = threading.Lock()  # held by whoever ends this process: finish() or a SIGTERM
 
 
-def _on_sigterm(signum, frame):
-    # While the agent ends its own process group it ignores its own SIGTERM. Any other SIGTERM
-    # ends the group first (what the job started must not outlive it: whoever sent the signal may
-    # be gone before it reaches them), then the agent, as the default action would.
-    if _exiting.is_set():
-        return
-    _end_process_group()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+def _terminated(agent=None):
+    """SIGTERM from outside (the watcher thread runs this): end the group, then die of the signal.
 
-
-def _end_process_group():
-    """Terminate what the jobs left running in this process group (the kernel finishes the job)."""
-    if os.getpgrp() == os.getpid():
-        _exiting.set()
-        try:
-            os.killpg(os.getpgrp(), signal.SIGTERM)
-        except OSError:
-            pass
+    What the jobs started must not outlive the agent: whoever sent the signal may be gone before it
+    could end them. Nothing more is sent (a job that ends because its children died was stopped,
+    not completed). SIGTERMs that come while the process is ending change nothing.
+    """
+    if _ending.acquire(blocking=False):
+        if agent is not None:
+            agent.outbox.close(wait=False)
+        group.end_own_group()
+        signals.die_of(signal.SIGTERM)
 
 
 def take_over_descriptors():
@@ -278,28 +291,59 @@ def take_over_descriptors():
     return proto_in, proto_out
 
 
-def prepare(agent):
-    """Job output captured down to the file descriptors, and the in-job helpers installed."""
-    agent.capture = FdCapture(agent._fd_owner)
+def prepare(agent, text_fds=None):
+    """Job output captured down to the file descriptors, and the in-job helpers installed.
+
+    ``text_fds`` (a process job's): the kernel's pipes for fds 1 and 2 and for the job's stdout
+    and stderr text (``textpipe.py``), which outlive this process; otherwise it reads its own
+    fds 1 and 2.
+    """
+    if text_fds is None:
+        agent.capture = FdCapture(agent._fd_owner)
+    else:
+        _use_text_pipes(agent, *text_fds)
     sys.stdin = open(os.devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    os.environ["MPLBACKEND"] = "agg"  # jobs never open windows (and no notebook backend is here)
     context.install_routing()
     rich.install_display_hook()
     tqdm_hook.install()
     shim.install()
 
 
+def _use_text_pipes(agent, out, err, text_out, text_err):
+    for fd, target in ((out, 1), (err, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    agent.text_pipes = dict(zip(textpipe.STREAMS, (text_out, text_err)))
+    for fd in agent.text_pipes.values():
+        os.set_inheritable(fd, False)  # the job's children write to fds 1 and 2 only
+    # Nor may a child forked without exec hold them: the kernel reads them to their end when this
+    # process died, and that end comes only when no one else has them open.
+    os.register_at_fork(after_in_child=lambda: _close_text_pipes(agent))
+
+
+def _close_text_pipes(agent):
+    pipes, agent.text_pipes = agent.text_pipes, {}
+    for fd in pipes.values():
+        os.close(fd)
+
+
 def main():
-    signal.signal(signal.SIGTERM, _on_sigterm)  # handlers can only be set from the main thread
+    signals.on_signal(signal.SIGTERM, _terminated)  # handlers can only be set from the main thread
     if os.getpgrp() != os.getpid():
         try:
             os.setsid()  # lead a process group of our own: ending the agent ends what its jobs started
         except OSError:
             pass
+    # A process job's starter passes the kernel's text pipes (``textpipe.py``) as arguments.
+    text_fds = tuple(int(arg) for arg in sys.argv[1:5]) if len(sys.argv) == 5 else None
+    del sys.argv[1:]
     proto_in, proto_out = take_over_descriptors()
     agent = Agent(proto_in, proto_out)
-    prepare(agent)
+    signals.on_signal(signal.SIGTERM, lambda: _terminated(agent))
+    prepare(agent, text_fds)
     agent.serve()
 
 

@@ -73,13 +73,15 @@ class Outbox:
         self._thread = threading.Thread(target=self._run, name="jobmagics-outbox", daemon=True)
         self._thread.start()
 
-    def record(self, job_id, stream, data):
+    def record(self, job_id, stream, data, wait=True):
+        """Queue one record; then, with ``wait``, wait while the queue is over its limit."""
         with self._cond:
             seq = self._seqs[job_id] = self._seqs.get(job_id, 0) + 1
         self._put(("record", job_id, stream, data, time.time(), seq))
-        self._wait_for_room()
+        if wait:
+            self.wait_for_room()
 
-    def _wait_for_room(self):
+    def wait_for_room(self):
         if threading.current_thread() is self._thread:
             return
         with self._cond:
@@ -169,12 +171,14 @@ class Outbox:
             self._cond.notify()
         return self._idle.wait(timeout)
 
-    def close(self):
+    def close(self, wait=True):
+        """Send nothing more; ``wait`` for the sending thread (not when the kernel may be frozen)."""
         with self._cond:
             self._closed = True
             self._cond.notify()
             self._room.notify_all()
-        self._thread.join()
+        if wait:
+            self._thread.join()
 
     def _run(self):
         while True:
@@ -287,7 +291,7 @@ class Outbox:
                 frames.append([[], 0])  # a flood goes in frames of about FRAME_TEXT: bounded on both sides
             records = frames[-1][0]
             if stream in ("stdout", "stderr"):
-                frames[-1][1] += len(data)
+                frames[-1][1] += len(data) if isinstance(data, str) else data
                 if records and records[-1][0] == stream:
                     records[-1][1].append(data)  # joined once below: += here would be quadratic
                     records[-1][3] = seq  # a merged record carries the last sequence number in it
@@ -297,19 +301,24 @@ class Outbox:
         for job_id, frames in by_job.items():
             for records, _size in frames:
                 buffers = []
-                control = [self._encode(stream, "".join(data) if stream in ("stdout", "stderr") else data,
+                control = [self._encode(stream, _joined(data) if stream in ("stdout", "stderr") else data,
                                         stamp, seq, buffers) for stream, data, stamp, seq in records]
                 writer.send(wire.RECORDS, control, job=job_id, buffers=buffers)
 
     @staticmethod
     def _encode(stream, data, stamp, seq, buffers):
-        if stream != "output":
+        if stream not in serialize.OBJECT_STREAMS:
             return (stream, plain(data), stamp, seq)
         try:
             payload = serialize.dumps(data)
         except serialize.SerializationError as exc:
-            return ("unshippable", serialize.placeholder_for(data, str(exc)), stamp, seq)
-        return ("output", wire.payload_to_control(payload, buffers), stamp, seq)
+            return serialize.unshippable(stream, data, str(exc)) + (stamp, seq)
+        return (stream, wire.payload_to_control(payload, buffers), stamp, seq)
+
+
+def _joined(pieces):
+    """Adjacent text of one stream as one record: the text, or (``textpipe.py``) its size in a pipe."""
+    return "".join(pieces) if isinstance(pieces[0], str) else sum(pieces)
 
 
 _PLAIN_TYPES = (str, bytes, int, float, bool, type(None))

@@ -2,7 +2,8 @@
 
 A record is one item of one stream (spec section 3): ``output`` (an object),
 ``stdout``/``stderr``/``warning`` (text), ``error`` (a dict describing an
-uncaught exception), ``progress`` (a dict), ``display`` (a mimebundle dict).
+uncaught exception), ``progress`` (a dict), ``display`` (a mimebundle dict), ``export``
+(a ``(name, value)`` pair: a variable handed back by ``--export``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import tempfile
 import threading
 import time
 
-STREAMS = ("output", "stdout", "stderr", "error", "warning", "progress", "display")
+STREAMS = ("output", "stdout", "stderr", "error", "warning", "progress", "display", "export")
 TEXT_STREAMS = ("stdout", "stderr", "warning")
 
 #: In-memory bytes a log holds before it moves what it can to a temporary file.

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import ast
-import builtins
 import functools
 import itertools
 import linecache
 import traceback
 
+from . import shell_escape
 from .states import JobState
 
 _code_numbers = itertools.count(1)
@@ -28,8 +28,10 @@ class Work:
     namespace of an entered session, which lives from one cell to the next).
     """
 
-    def __init__(self, code=None, init=None, namespace=None, fn=None, args=(), kwargs=None, shared_namespace=None):
+    def __init__(self, code=None, init=None, namespace=None, fn=None, args=(), kwargs=None, shared_namespace=None,
+                 export=()):
         self.code = code
+        self.export = tuple(export or ())  # names whose values go back when the code ends (--export)
         self.init = init
         self.namespace = shared_namespace if shared_namespace is not None else dict(namespace or {})
         self.fn = fn
@@ -55,21 +57,46 @@ def _register_source(code, label):
 
 
 def run_work(work, emit):
-    """Run ``work``; ``emit(value)`` gets the result. Returns the result value (None if none)."""
-    if work.fn is not None:
-        value = work.fn(*work.args, **work.kwargs)
-    else:
-        namespace = work.namespace
-        namespace.setdefault("__name__", "__main__")
-        if not hasattr(builtins, "display"):  # IPython puts it there; elsewhere jobs get ours
+    """Run ``work``; ``emit(value)`` gets the result. Returns the result value (None if none).
+
+    Figures the work left open are shown first, as at the end of a cell.
+    """
+    from . import figures
+
+    value = None
+    try:
+        if work.fn is not None:
+            value = work.fn(*work.args, **work.kwargs)
+        else:
+            namespace = work.namespace
+            namespace.setdefault("__name__", "__main__")
             from .rich import display
-            namespace.setdefault("display", display)
-        if work.init:
-            _run_code(work.init, namespace, "job-init")
-        value = _run_code(work.code or "", namespace, "job")
+            namespace.setdefault("display", display)  # a figure displays as its image, in every kind of job
+            if shell_escape.SHELL_NAME in (work.code or "") + (work.init or ""):
+                namespace.setdefault(shell_escape.SHELL_NAME, shell_escape.SHELL)  # the code has !commands
+            if work.init:
+                _run_code(work.init, namespace, "job-init")
+            value = _run_code(work.code or "", namespace, "job")
+    finally:
+        figures.job_ended(value)
+        if work.export:
+            export_names(work.export, work.namespace)
     if value is not None:
         emit(value)
     return value
+
+
+def export_names(names, namespace):
+    """Send back the values the job's code left in ``names`` (export records); a name never set is a warning."""
+    from . import context
+
+    ctx = context.current()
+    missing = [name for name in names if name not in namespace]
+    for name in names:
+        if name in namespace:
+            ctx.record("export", (name, namespace[name]))
+    if missing:
+        ctx.record("warning", "--export: the job never set %s\n" % ", ".join(missing))
 
 
 #: How many compiled code strings are kept (a notebook starts the same code again and again).

@@ -5,12 +5,21 @@ Large buffers (NumPy arrays, bytes-likes that support it) travel out of band as
 Functions and classes defined in a notebook (module ``__main__``) cannot be
 pickled by reference, since the other process has a different ``__main__``:
 those go to dill, which sends them by value. Modules go by name.
+
+Coming home, a class sent by value is the ``__main__`` class of the same
+qualified name where this process has one (a notebook's), and a function the
+``__main__`` function of the same name and code: objects a job made from the
+notebook's classes are instances of those very classes again, so ``isinstance``
+and pickling them by reference work (cloudpickle tracks such classes by id;
+the name is what survives dill's round trip).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import pickle
+import sys
 import types
 
 from .errors import SerializationError
@@ -112,8 +121,51 @@ def loads(payload: Payload):
         dill = _dill()
         if dill is None:
             raise SerializationError("this object was sent with dill, which is not importable here")
-        return dill.loads(payload.data, buffers=payload.buffers)
+        return _home_unpickler(dill)(io.BytesIO(payload.data), buffers=payload.buffers).load()
     raise SerializationError("unknown codec %r" % payload.codec)
+
+
+def _main_attribute(qualname):
+    """What ``__main__.<qualname>`` is in this process (None if nothing)."""
+    found = sys.modules.get("__main__")
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found
+
+
+def _home_type(make_type, typeobj, *args):
+    """dill's class constructor, answering with this process's own ``__main__`` class of that name."""
+    if len(args) == 3 and isinstance(args[2], dict) and args[2].get("__module__") == "__main__":
+        qualname = args[2].get("__qualname__") or args[0]
+        home = _main_attribute(qualname)
+        if isinstance(home, type) and home.__module__ == "__main__" and home.__qualname__ == qualname:
+            return home
+    return make_type(typeobj, *args)
+
+
+def _home_function(make_function, fcode, fglobals, fname=None, *args):
+    """dill's function constructor, answering with the ``__main__`` function of that name and code."""
+    home = _main_attribute(fname) if fname and fname.isidentifier() else None
+    if isinstance(home, types.FunctionType) and home.__module__ == "__main__" and home.__code__ == fcode:
+        return home
+    return make_function(fcode, fglobals, fname, *args)
+
+
+@functools.lru_cache(maxsize=None)
+def _home_unpickler(dill):
+    """A dill Unpickler whose by-value classes and functions come home (see the module's docstring)."""
+    internals = sys.modules["dill._dill"]  # where dill's by-value constructors live (loaded with dill)
+    make_type, make_function = internals._create_type, internals._create_function
+    homes = {"_create_type": functools.partial(_home_type, make_type),
+             "_create_function": functools.partial(_home_function, make_function)}
+
+    class HomeUnpickler(dill.Unpickler):
+        def find_class(self, module, name):
+            if module in ("dill._dill", "dill.dill") and name in homes:
+                return homes[name]
+            return super().find_class(home_module(module), name)
+
+    return HomeUnpickler
 
 
 def _one_line(exc):
@@ -131,6 +183,19 @@ class Unshippable:
 
     def __repr__(self):
         return "<unshippable %s: %s>" % (self.type_name, self.text)
+
+
+#: Streams whose records hold objects (the rest is plain data): they travel serialized, as payloads.
+OBJECT_STREAMS = ("output", "export")
+
+
+def unshippable(stream, data, reason):
+    """(stream, data) sent instead of an object record that cannot travel: an output's placeholder
+    (stream ``unshippable``), or for an exported variable a warning naming it."""
+    if stream == "export":
+        name, value = data
+        return "warning", "--export: %s (type %s) cannot be sent back: %s\n" % (name, type(value).__name__, reason)
+    return "unshippable", placeholder_for(data, reason)
 
 
 def placeholder_for(obj, reason):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import types
 
-from . import context, jobservice, rich
+from . import context, rich, verbs
 from .errors import JobError
 from .states import JobState
 
@@ -28,8 +28,8 @@ def install():
     module.display = rich.display
     module.JobState = JobState
     module.JobError = JobError
-    for name in ("start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job"):
-        setattr(module, name, getattr(jobservice, name))
+    for name in verbs.VERBS:
+        setattr(module, name, getattr(verbs, name))
     module.__all__ = ["emit", "progress", "stop_requested", "display", "start_job", "get_job", "receive_job",
                       "wait_job", "stop_job", "remove_job"]
     sys.modules["jobmagics"] = module

@@ -5,7 +5,7 @@ import ctypes
 import threading
 import time
 
-from . import context, rich, runner, tqdm_hook, workers
+from . import context, figures, rich, runner, tqdm_hook, workers
 from .runner import StopJob, outcome_of, run_work
 from .states import JobState
 
@@ -46,6 +46,8 @@ class ThreadHost:
     normally serves the next job; one whose job was abandoned ends with it.
     """
 
+    ships = False  # its work runs in this process: a Work, its variables the caller's own objects
+
     job_type = "ThreadJob"
 
     def __init__(self, sink_for=None, stop_grace=STOP_GRACE, before_finish=None):
@@ -61,6 +63,7 @@ class ThreadHost:
         rich.route_ipython_display()  # a thread job's display() must not land in the running cell
         rich.install_display_hook()
         tqdm_hook.install()
+        figures.install()
         sink = self._sink_for(job)
 
         def guarded_sink(stream, data):

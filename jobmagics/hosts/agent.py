@@ -34,6 +34,18 @@ class AgentLink:
         self.ended = threading.Event()
         self.bye = False
 
+    def connect(self, greeting=None):
+        """Bring the agent up over the opened transport: send it (if it is not running there already),
+        shake hands, and give a bare Python dill. The HELLO comes back; errors raise here.
+
+        The one start-up of every agent: a process job's, a session's, a detached session's.
+        """
+        self.transport.send_bootstrap()
+        hello = self.handshake(greeting)
+        if not hello.get("has_dill"):
+            self.install_dill()  # a bare Python gets dill from here
+        return hello
+
     def handshake(self, greeting=None):
         """Read the agent's HELLO (after sending ``greeting``, for an agent that waits to be greeted)."""
         self.writer = wire.FrameWriter(self.transport.writer)
@@ -140,12 +152,13 @@ class AgentLink:
                 job = self.jobs.get(frame.job)
                 if job is None:
                     continue
-                if frame.kind == wire.RECORDS:
-                    self._apply_records(job, frame)
-                elif frame.kind == wire.STATE:
-                    if self.killing and JobState(frame.control["state"]) in FINISHED:
-                        continue  # the host finishes the job as Stopped when the process has ended
-                    job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
+                with transport.ordered():
+                    if frame.kind == wire.RECORDS:
+                        self._apply_records(job, frame)
+                    elif frame.kind == wire.STATE:
+                        if self.killing and JobState(frame.control["state"]) in FINISHED:
+                            continue  # the host finishes the job as Stopped when the process has ended
+                        job._set_state_if_legal(frame.control["state"], frame.control.get("reason"))
         finally:
             if self.on_end is not None and self.transport is transport:
                 self.on_end(self)  # before `ended` is set: who waits on it sees the consequences
@@ -160,8 +173,12 @@ class AgentLink:
             if seq <= self.applied.get(link_id, 0):
                 continue  # sent again after a reconnection, and already here: exactly once
             self.applied[link_id] = seq
-            if stream == "output":
-                data, stream = _decode_output(data, frame.buffers)
+            if stream in ("stdout", "stderr") and type(data) is int:  # a placeholder: its size in a text pipe
+                data = self.transport.text.take(stream, data)
+            elif stream in serialize.OBJECT_STREAMS:
+                data = _decode_object(data, frame.buffers)
+                if stream == "export" and isinstance(data, serialize.Unshippable):
+                    stream, data = "warning", "--export: a value could not be loaded here: %s\n" % data.reason
             elif stream == "unshippable":
                 data, stream = serialize.Unshippable(*data), "output"
                 job._record("warning", "an output object of type %s could not be sent back: %s\n"
@@ -169,8 +186,8 @@ class AgentLink:
             job._record(stream, data, stamp, computer, origin=seq)
 
 
-def _decode_output(description, buffers):
+def _decode_object(description, buffers):
     try:
-        return serialize.loads(wire.payload_from_control(description, buffers)), "output"
+        return serialize.loads(wire.payload_from_control(description, buffers))
     except Exception as exc:
-        return serialize.Unshippable("?", "<could not be loaded here>", str(exc)), "output"
+        return serialize.Unshippable("?", "<could not be loaded here>", str(exc))

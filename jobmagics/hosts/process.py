@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import threading
 
+from . import processes
+from ..agent.group import KILL_GRACE
 from ..agent.states import JobState
 from ..errors import AgentStartError
-from ..transport.local import KILL_GRACE, LocalTransport
+from ..transport.local import LocalTransport
 from .agent import AgentLink
+
+#: Seconds job processes get at kernel exit before they are killed: a restart gives the kernel
+#: 2.5 s to end before it is terminated (and then the job processes end their groups themselves).
+EXIT_GRACE = 1.0
 
 
 class ProcessHost:
@@ -20,10 +26,14 @@ class ProcessHost:
         self._links = {}
         self._lock = threading.Lock()
 
-    def start(self, job, request, buffers):
-        """Start the process now (errors raise here); the handshake runs in the background."""
+    ships = True  # its work travels to another process: ShippedWork
+
+    def start(self, job, work):
+        """Start the process for ``work`` (a ShippedWork) now (errors raise here); the handshake runs later."""
+        request, buffers = work
         transport = LocalTransport(self.python)
         transport.open()
+        transport.text.start(lambda stream, text: job.finished or job._record(stream, text))
         link = AgentLink(transport)
         job._host = self
         job._set_state(JobState.Running)  # its process runs from here on
@@ -38,13 +48,10 @@ class ProcessHost:
         transport = link.transport
         try:
             try:
-                transport.send_bootstrap()
+                link.connect()
             except OSError:  # it died at once (no python there?): its exit says why
                 raise AgentStartError("the job's process ended before it answered: %s"
                                       % transport.exit_reason()) from None
-            link.handshake()
-            if not link.hello.get("has_dill"):
-                link.install_dill()  # a bare Python gets dill from here, as a session does
             link.start(job, request, buffers)
             link.serve()
         except Exception as exc:  # a broken agent fails its job, never the kernel
@@ -57,10 +64,12 @@ class ProcessHost:
     def _ended(self, job, link):
         transport = link.transport
         if not job.finished:
-            if job.state == JobState.Stopping:
+            stopping = job.state == JobState.Stopping
+            reason = None if stopping else transport.exit_reason()  # waits for the process to end
+            transport.text.close()  # what it wrote before it ended comes first
+            if stopping:
                 job._set_state(JobState.Stopped, "stopped on request")
             else:
-                reason = transport.exit_reason()
                 job._record("error", {"ename": "JobProcessDied", "evalue": reason, "traceback": ""})
                 job._set_state(JobState.Failed, reason)
         transport.reap(self.kill_grace)
@@ -77,15 +86,8 @@ class ProcessHost:
         link.transport.kill(self.kill_grace)
         job.wait(self.kill_grace + 5)
 
-    def terminate_all(self):
-        """Send every job process group SIGTERM now, without waiting: the first step of an exit."""
+    def kill_all(self, grace=EXIT_GRACE):
+        """Kernel exit: every job process group terminated at once, and killed after one ``grace``."""
         with self._lock:
-            links = list(self._links.values())
-        for link in links:
-            link.transport.terminate()
-
-    def shutdown(self):
-        with self._lock:
-            links = list(self._links.values())
-        for link in links:
-            link.transport.kill(self.kill_grace)
+            pids = [link.transport.pid for link in self._links.values()]
+        processes.end_trees([(pid, pid) for pid in pids if pid is not None], grace)

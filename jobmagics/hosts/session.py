@@ -16,7 +16,11 @@ class SessionHost:
     def __init__(self, session):
         self.session = session
 
-    def start(self, job, request, buffers):
+    ships = True  # its work travels to the session: ShippedWork
+
+    def start(self, job, work):
+        """Start ``work`` (a ShippedWork) in the session's agent."""
+        request, buffers = work
         if self.session.state != "Opened":
             raise UserInputError("session %s is %s%s" % (self.session.name, self.session.state,
                                                           ": %s" % self.session.reason if self.session.reason else ""))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 
 
 class Transport(abc.ABC):
@@ -39,6 +40,10 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def kill(self, grace: float) -> None:
         ...
+
+    def ordered(self):
+        """Held while the link applies a frame (a process job's transport first takes its text)."""
+        return contextlib.nullcontext()
 
     def reap(self, grace: float = 0) -> None:
         """After the agent ended: release what is left of the connection."""

@@ -5,14 +5,13 @@ import os
 import subprocess
 import sys
 
-from .. import processes
+from ..hosts import processes
+from ..agent.group import KILL_GRACE
 from ..errors import AgentStartError
 from . import forkserver
 from .base import Transport
 from .bootstrap import agent_bundle, agent_command
-
-#: Seconds a terminated job process gets before it is killed.
-KILL_GRACE = 3.0
+from .textpipes import JobTextPipes
 
 
 class LocalTransport(Transport):
@@ -33,26 +32,39 @@ class LocalTransport(Transport):
         self.cwd = cwd or os.getcwd()
         self.env = env
         self.process = None
+        self.text = None  # JobTextPipes: the process's output, read here so that it outlives it
 
     @property
     def pid(self):
         return self.process.pid if self.process else None
 
     def open(self):
-        if self.forked:
-            self.process = forkserver.spawn(self.cwd, dict(os.environ if self.env is None else self.env))
-        else:
-            self._start_cold()
+        self.text = JobTextPipes()
+        try:
+            if self.forked:
+                self.process = forkserver.spawn(self.cwd, dict(os.environ if self.env is None else self.env),
+                                                self.text.write_fds)
+            else:
+                self._start_cold()
+        except BaseException:
+            self.text.close()
+            raise
+        finally:
+            self.text.handed_over()
         self.reader = self.process.stdout
         self.writer = self.process.stdin
 
     def _start_cold(self):
         try:
             self.process = subprocess.Popen(
-                agent_command(self.python), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, cwd=self.cwd, env=self.env, start_new_session=True)
+                agent_command(self.python, *self.text.write_fds), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, cwd=self.cwd, env=self.env, start_new_session=True,
+                pass_fds=self.text.write_fds)
         except OSError as exc:
             raise AgentStartError("cannot start %s: %s" % (self.python, exc.strerror or exc)) from exc
+
+    def ordered(self):
+        return self.text.ordered()
 
     def send_bootstrap(self):
         if not self.forked:  # a forked agent has its modules already
@@ -68,11 +80,6 @@ class LocalTransport(Transport):
         except OSError:
             pass
 
-    def terminate(self):
-        """SIGTERM to the agent's process group, at once; :meth:`kill` makes sure it ends."""
-        if self.process is not None:
-            processes.signal_group(self.process.pid)
-
     def kill(self, grace=KILL_GRACE):
         if self.process is not None:
             processes.end_tree(self.process.pid, pgid=self.process.pid, grace=grace)
@@ -83,6 +90,7 @@ class LocalTransport(Transport):
         leftovers = processes.group_members(self.process.pid)
         if leftovers:
             processes.end_tree(self.process.pid, pgid=self.process.pid, grace=grace)
+        self.text.close()
         if self.forked:
             self.process.release()
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):

@@ -82,8 +82,11 @@ class HostConfig:
         self.hostname = entry.get("hostname", host)
         self.port = int(port or entry.get("port", 22))
         self.user = user or entry.get("user") or getpass.getuser()
-        files = [identity] if identity else entry.get("identityfile", [])
-        self.identity_files = [os.path.expanduser(f) for f in files if os.path.exists(os.path.expanduser(f))]
+        if identity:  # asked for by name: it must serve, or the error says why (before any password prompt)
+            self.identity_files = [check_identity(os.path.expanduser(identity))]
+        else:  # the config's (and ssh's defaults) may be absent; one that is there must be a key
+            files = [os.path.expanduser(f) for f in entry.get("identityfile", [])]
+            self.identity_files = [check_identity(f, agent_may_unlock=True) for f in files if os.path.exists(f)]
         self.identities_only = entry.get("identitiesonly", "no").lower() == "yes" or bool(identity)
         self.proxy_command = entry.get("proxycommand")
         self.proxy_jump = entry.get("proxyjump")
@@ -94,6 +97,29 @@ class HostConfig:
     def label(self):
         where = "%s:%d" % (self.hostname, self.port)
         return self.alias if self.alias == self.hostname else "%s (%s)" % (self.alias, where)
+
+
+def check_identity(path, agent_may_unlock=False):
+    """``path`` if it holds a private key paramiko can use; else SSHError naming it and what is wrong.
+
+    A key protected by a passphrase is refused (jobmagics does not ask for passphrases) unless it
+    came from the SSH config, where ssh-agent may hold it unlocked.
+    """
+    try:
+        paramiko.PKey.from_path(path)
+    except FileNotFoundError:
+        raise SSHError("the identity file %s does not exist" % path) from None
+    except OSError as exc:
+        raise SSHError("cannot read the identity file %s: %s" % (path, exc.strerror or exc)) from None
+    except (paramiko.PasswordRequiredException, TypeError) as exc:
+        if not isinstance(exc, paramiko.PasswordRequiredException) and "password" not in str(exc):
+            raise SSHError("the identity file %s is not a valid private key" % path) from None
+        if not agent_may_unlock:
+            raise SSHError("the identity file %s is protected by a passphrase: load it into ssh-agent "
+                           "(ssh-add %s) and connect without --identity" % (path, shlex.quote(path))) from None
+    except (paramiko.SSHException, ValueError):
+        raise SSHError("the identity file %s is not a valid private key" % path) from None
+    return path
 
 
 def connect(config, accept_new_host_key=False, password_prompt=None):

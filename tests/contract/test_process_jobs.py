@@ -105,3 +105,37 @@ def test_output_written_below_python_just_before_the_end_is_kept():
     job = run("import os, subprocess\nsubprocess.run(['echo', 'child last'])\nos.write(1, b'fd last\\n')")
     assert job.state == JobState.Completed
     assert job.stdout.endswith("child last\nfd last\n")
+
+
+def test_children_forked_by_the_job_print_into_it_and_end_on_sigterm():
+    # multiprocessing's fork: the children inherit the job's text routing and its signal handlers;
+    # leaving the pool terminates them with SIGTERM, which must end them as it ends any process.
+    code = ("import multiprocessing\n"
+            "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+            "    pool.map(print, ['child %d' % i for i in range(4)])\n"
+            "print('parent done')\n")
+    job = run(code)
+    assert job.state == JobState.Completed, job.reason
+    lines = job.stdout.splitlines()
+    assert sorted(line for line in lines if line.startswith("child")) == ["child %d" % i for i in range(4)]
+    assert lines[-1] == "parent done"
+
+
+def test_output_below_python_is_read_when_the_kernel_has_more_descriptors_than_select_takes():
+    # A kernel running hundreds of jobs holds descriptors past FD_SETSIZE (1024): a reader that
+    # used select() would fail on them, and what children print would wait for the job's end.
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("needs a descriptor limit above 1200")
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        job = jobmagics.start_job("import subprocess, time\nsubprocess.run(['echo', 'from-child'])\n"
+                                  "time.sleep(600)", namespace={})
+        while "from-child" not in job.stdout:
+            assert not job.finished, job.reason
+            job.wait_for_activity(job.activity, timeout=30)
+        job.stop()
+    finally:
+        for fd in spare:
+            os.close(fd)

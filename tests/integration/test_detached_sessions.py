@@ -10,7 +10,8 @@ import pytest
 
 from kernel_driver import Kernel
 from proc_helpers import wait_ended
-from jobmagics import remote
+from jobmagics import api
+from jobmagics.sessions import remote
 from jobmagics.errors import UserInputError
 from jobmagics.transport.local_socket import find_sessions, runtime_dir, status
 
@@ -229,3 +230,22 @@ def test_a_job_that_ends_the_session_process_fails_the_jobs_in_it():
     remote.remove_session(session)
     waiting.remove()
     crash.remove()
+
+
+def test_invoke_hands_exported_variables_back_streaming_or_as_a_job(capsys):
+    session = remote.new_session(local=True, name="export-%d" % os.getpid())
+    try:
+        here = {}
+        remote.invoke("total = 6 * 7", session=session, export="total", namespace=here)
+        assert here["total"] == 42
+        assert "set total (exported by the job)" in capsys.readouterr().out
+        job = remote.invoke("rows = [1, 2]", session=session, as_job=True, export="rows,never")
+        assert job.wait(60)
+        (child,) = job.child_jobs
+        assert child.exports == {"rows": [1, 2]} and "the job never set never" in child.warning[0]
+        received = {}
+        api.receive_job(job, export_into=received)
+        assert received == {"rows": [1, 2]}
+        job.remove()
+    finally:
+        remote.remove_session(session)

@@ -22,7 +22,6 @@ import re
 import pytest
 
 import sshd
-from jobmagics.transport.local_socket import find_sessions
 from kernel_driver import Kernel
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(300)]
@@ -36,13 +35,29 @@ NEW_KERNEL = re.compile(r"in a new kernel", re.I)
 
 PRELUDE = '''
 %load_ext jobmagics
+import joblib
 import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
 data = list(range(1, 11))
 pages = ["<html>one</html>", "<html>two</html>"]
 chunks = [data[:5], data[5:]]
-X, y = np.eye(3), np.ones(3)
+X, y = load_iris(return_X_y=True)
+df = pd.DataFrame(X[:, :2], columns=["sepal length", "sepal width"])
 factor = 7
 hosts = ["web1", "web2"]
+
+class Scale(BaseEstimator, TransformerMixin):
+    """A step of the notebook's own."""
+    def fit(self, X, y=None):
+        self.mean_, self.scale_ = X.mean(axis=0), X.std(axis=0)
+        return self
+    def transform(self, X):
+        return (X - self.mean_) / self.scale_
 
 def summarize(values):
     return {"n": len(values), "total": sum(values)}
@@ -83,34 +98,46 @@ def substitutions(home):
 
 
 FOREVER = "%%%%start_job --thread --name %s\nimport time\nwhile True:\n    time.sleep(0.02)"
-#: (document, block index) -> cells run just before that block: the state the example starts from.
+#: (document, how the example starts) -> cells run just before it: the state the example starts from.
 SETUP = {
-    ("README.md", 2): ["%exit_session"],
-    ("docs/detached.md", 4): ["%remove_session train"],
-    ("docs/detached.md", 8): ["%remove_session *"],
-    ("docs/remote.md", 3): ["%new_session --computer web1 web2 --name web"],
-    ("docs/magics/connect_session.md", 0): ["%new_session --local --name nightly\n%disconnect_session nightly"],
-    ("docs/magics/enter_session.md", 0): ["%new_session --computer web1 --name web-1"],
-    ("docs/magics/exit_session.md", 0): ["%new_session --local --name here\n%enter_session here"],
-    ("docs/magics/get_job.md", 0): ["job = %start_job --thread --name report 1\n%start_job --thread 2"],
-    ("docs/magics/get_session.md", 0): ["%new_session --computer web1 --name web-1"],
-    ("docs/magics/invoke.md", 0): ["%new_session --computer web1 --name web-1"],
-    ("docs/magics/receive_job.md", 0): ["%start_job --thread --name report 'r'\n%start_job --thread 2\n%wait_job"],
-    ("docs/magics/receive_session.md", 0): ["%new_session --local --name nightly\n"
-                                            "%invoke --session nightly --as-job long_run()\n"
-                                            "%disconnect_session nightly"],
-    ("docs/magics/remove_job.md", 0): ["%start_job --thread --name report 1\n%wait_job report", FOREVER % "fetch"],
-    ("docs/magics/remove_session.md", 0): ["%new_session --computer web1 web2 --name web"],
-    ("docs/magics/stop_job.md", 0): [FOREVER % "report", FOREVER % "fetch-1"],
-    ("docs/magics/stop_job.md", 1): ["%start_job --thread --name third 3"],
-    ("docs/magics/wait_job.md", 0): ["%start_job --thread --name report 1\n%start_job --thread --name fetch 2"],
+    ("README.md", "s = %new_session --local --name nightly"): ["%exit_session"],
+    ("docs/detached.md", "%new_session --local "): ["%remove_session train"],
+    ("docs/detached.md", "%load_ext jobmagics\ns = %new_session --local --name train"): ["%remove_session *"],
+    ("docs/remote.md", "%enter_session web-1"): ["%new_session --computer web1 web2 --name web"],
+    ("docs/magics/connect_session.md", "%connect_session"): ["%new_session --local --name nightly\n"
+                                                          "%disconnect_session nightly"],
+    ("docs/magics/enter_session.md", "%enter_session"): ["%new_session --computer web1 --name web-1"],
+    ("docs/magics/exit_session.md", "%exit_session"): ["%new_session --local --name here\n%enter_session here"],
+    ("docs/magics/get_job.md", "%get_job\n"): ["job = %start_job --thread --name report 1\n%start_job --thread 2"],
+    ("docs/magics/get_session.md", "%get_session\n"): ["%new_session --computer web1 --name web-1"],
+    ("docs/magics/invoke.md", "%invoke --session web-1"): ["%new_session --computer web1 --name web-1"],
+    ("docs/magics/receive_job.md", "result = %receive_job"): ["%start_job --thread --name report 'r'\n"
+                                                             "%start_job --thread 2\n%wait_job"],
+    ("docs/magics/receive_session.md", "%get_session --local"): ["%new_session --local --name nightly\n"
+                                                                "%invoke --session nightly --as-job long_run()\n"
+                                                                "%disconnect_session nightly"],
+    ("docs/magics/remove_job.md", "%remove_job report"): ["%start_job --thread --name report 1\n%wait_job report",
+                                                          FOREVER % "fetch"],
+    ("docs/magics/remove_session.md", "%remove_session"): ["%new_session --computer web1 web2 --name web"],
+    ("docs/magics/stop_job.md", "%stop_job report"): [FOREVER % "report", FOREVER % "fetch-1"],
+    ("docs/magics/stop_job.md", "%stop_job 3"): ["%start_job --thread --name third 3"],
+    ("docs/magics/wait_job.md", "%wait_job report fetch"): ["%start_job --thread --name report 1\n"
+                                                            "%start_job --thread --name fetch 2"],
 }
 
+
+def setup_for(document, code):
+    """The set-up cells for the example of ``document`` that starts with ``code``."""
+    text = code.lstrip()
+    return [cell for (doc, start), cells in SETUP.items() if doc == document and text.startswith(start)
+            for cell in cells]
+
+
 CLEAN_UP = '''
-from jobmagics import remote as _remote
+from jobmagics.sessions import remote
 from jobmagics.transport.local_socket import find_sessions as _find
 for _files, _info in _find():
-    if _files.id not in %r and _files.id not in [s.files.id for s in _remote.sessions().sessions() if s.files]:
+    if _info.get("name") in %r and _files.id not in [s.files.id for s in _remote.sessions().sessions() if s.files]:
         _remote.connect_session(_files.id)
 for _session in _remote.sessions().sessions():
     _remote.remove_session(_session)
@@ -161,14 +188,15 @@ def documents_with_examples():
 class Notebook:
     """The kernels one document's examples run in, one after another."""
 
-    def __init__(self, home):
+    def __init__(self, home, workdir, session_names=()):
         self.home = home
+        self.workdir = str(workdir)  # what the examples write (model.joblib) goes there
         self.kernel = None
-        self.sessions_before = sorted(files.id for files, _ in find_sessions())  # other tests' are not ours
+        self.session_names = sorted(session_names)  # the detached sessions its examples may leave
 
     def new_kernel(self):
         self.close(keep_sessions=True)
-        self.kernel = Kernel(env=self.home.env()).start()
+        self.kernel = Kernel(cwd=self.workdir, env=self.home.env()).start()
         self.run(PRELUDE + WORK, "the prelude")
 
     def run(self, code, what):
@@ -184,20 +212,21 @@ class Notebook:
         try:
             if not keep_sessions:
                 kernel.run("%exit_session")  # when a session is entered; a UsageError otherwise
-                result = kernel.run(CLEAN_UP % self.sessions_before, timeout=120)
+                result = kernel.run(CLEAN_UP % self.session_names, timeout=120)
                 assert result.ok, "the clean-up failed:\n%s%s" % (result.stderr, result.error_text())
         finally:
             kernel.shutdown()
 
 
 @pytest.mark.parametrize("document", documents_with_examples())
-def test_every_example_runs_as_written(doc_home, document):
-    notebook = Notebook(doc_home)
+def test_every_example_runs_as_written(doc_home, document, tmp_path):
+    names = re.findall(r"--name\s+(\S+)", (ROOT / document).read_text(encoding="utf-8") + repr(SETUP))
+    notebook = Notebook(doc_home, tmp_path, names)
     try:
         for index, (code, new_kernel) in enumerate(examples(document)):
             if notebook.kernel is None or new_kernel:
                 notebook.new_kernel()
-            for cell in SETUP.get((document, index), []):
+            for cell in setup_for(document, code):
                 notebook.run(cell, "the set-up of example %d" % index)
             for theirs, ours in substitutions(doc_home):
                 code = code.replace(theirs, ours)
@@ -208,8 +237,8 @@ def test_every_example_runs_as_written(doc_home, document):
         notebook.close()
 
 
-def test_a_failing_example_fails_the_check(doc_home):
-    notebook = Notebook(doc_home)
+def test_a_failing_example_fails_the_check(doc_home, tmp_path):
+    notebook = Notebook(doc_home, tmp_path)
     notebook.new_kernel()
     try:
         with pytest.raises(AssertionError, match="no job with id or name 'nosuch'"):

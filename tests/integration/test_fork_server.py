@@ -169,3 +169,12 @@ def test_a_forked_child_draws_numpy_random_numbers_of_its_own():
     np.random.seed(1)
     server_side._reseed()  # what each forked child does first
     assert np.random.random() != inherited
+
+
+def test_a_server_started_while_the_kernel_uses_pyplot_has_it_imported_for_its_jobs():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot  # noqa: F401  (the notebook plots)
+
+    forkserver.shutdown()  # the next job starts a server that sees this kernel as it is now
+    job = run("import sys, matplotlib\n('matplotlib.pyplot' in sys.modules, matplotlib.get_backend())")
+    assert job.receive() == [(True, "agg")]

@@ -8,28 +8,22 @@ import psutil
 import pytest
 
 from kernel_driver import Kernel
-from proc_helpers import assert_processes_end
+from proc_helpers import STUBBORN_TREE, assert_processes_end
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
 
-SPAWN_TREE = """%%start_job --name tree
-import subprocess
-from jobmagics import emit
-child = subprocess.Popen(['sh', '-c', 'sleep 600 & echo $!; wait'], stdout=subprocess.PIPE)
-emit([child.pid, int(child.stdout.readline())])
-child.wait()
-"""
+SPAWN_TREE = "%%start_job --name tree\n" + STUBBORN_TREE
 
 
 def start_tree(kernel):
-    """Start a process job with a child and a grandchild; the pids of job process, child, grandchild."""
+    """Start a process job with a child and a grandchild that ignore SIGTERM; the pids of job
+    process, child, grandchild."""
     assert kernel.run("%load_ext jobmagics").ok
     assert kernel.run(SPAWN_TREE).ok
     assert kernel.run("%start_job --thread --name spinning while True: pass").ok
     result = kernel.run("tree = %get_job tree\ntree = tree[0]\n"
                         "while not tree.output:\n    tree.wait_for_activity(tree.activity, 30)\n"
-                        "import jobmagics\nlink = jobmagics.api._process_host._links[tree.instance_id]\n"
-                        "[link.transport.pid] + tree.output[0]")
+                        "tree.output[0]")
     assert result.ok, result.stderr + result.error_text()
     pids = eval(result.text)
     assert len(pids) == 3 and all(psutil.pid_exists(p) for p in pids)

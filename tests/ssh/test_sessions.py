@@ -6,7 +6,8 @@ import os
 import pytest
 
 import jobmagics
-from jobmagics import JobState, remote
+from jobmagics import JobState
+from jobmagics.sessions import remote
 from jobmagics.agent.states import SessionState
 from jobmagics.errors import JobError
 from jobmagics.transport.ssh import HostKeyError, SSHError
@@ -310,3 +311,31 @@ def test_a_session_that_does_not_take_the_pipes_is_relayed_byte_by_byte(ssh_home
         assert remote.invoke("b'y' * (3 << 20)", session=session, namespace={}) == b"y" * (3 << 20)
     finally:
         remote.remove_session(session)
+
+
+def _write_key(path, passphrase=""):
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)], check=True)
+    return str(path)
+
+
+@pytest.mark.parametrize("fault, make, words", [
+    ("missing", lambda d: str(d / "no-such-key"), "does not exist"),
+    ("unreadable", lambda d: str(d), "cannot read the identity file"),
+    ("malformed", lambda d: (d / "bad").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n") and str(d / "bad"),
+     "is not a valid private key"),
+    ("passphrase", lambda d: _write_key(d / "locked", "secret"), "is protected by a passphrase"),
+])
+def test_an_identity_file_that_cannot_serve_is_one_line_naming_it_before_any_password_prompt(
+        ssh_home, tmp_path, monkeypatch, fault, make, words):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    path = make(keys)
+    monkeypatch.setattr(remote, "password_prompt", lambda text: pytest.fail("asked for a password: " + text))
+    before = remote.get_session()
+    with pytest.raises(SSHError) as caught:
+        remote.new_session("one", python=BARE, identity=path)
+    message = str(caught.value)
+    assert words in message and path in message and "\n" not in message, message
+    assert remote.get_session() == before

@@ -1,4 +1,5 @@
 import ast
+import re
 import json
 import pathlib
 import subprocess
@@ -14,7 +15,8 @@ AGENT_DIR = pathlib.Path(jobmagics.agent.__file__).resolve().parent
 AGENT_FILES = sorted(AGENT_DIR.glob("*.py"))
 OLDEST_AGENT_PYTHON = (3, 8)
 #: Third-party modules the agent may use when present, each only inside a function (imported lazily).
-OPTIONAL_IMPORTS = {"dill", "IPython"}
+#: dill and IPython when importable; matplotlib only once the job itself imported it (figures.py).
+OPTIONAL_IMPORTS = {"dill", "IPython", "matplotlib"}
 
 
 def _unpack(bundle):
@@ -169,3 +171,12 @@ def test_bootstrap_says_so_when_the_bundle_is_cut_short():
     result = _run_bootstrap(bundle[:-5])
     assert result.returncode == 1
     assert "connection closed while receiving the agent" in result.stderr.decode()
+
+
+@pytest.mark.parametrize("path", AGENT_FILES, ids=lambda p: p.name)
+def test_the_shipped_core_names_no_notebook_side_module_even_as_a_string(path):
+    # importlib.import_module("jobmagics.widgets.views") would reach the notebook side as surely as an import.
+    names = [node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    reaching = [n for n in names if re.search(r"\bjobmagics\.(?!agent\b)[a-z_]+", n) and " " not in n.strip()]
+    assert reaching == [], "%s names %s" % (path.name, reaching)

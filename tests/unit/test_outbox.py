@@ -104,6 +104,16 @@ def test_adjacent_text_of_one_job_and_stream_is_merged(outbox, collector):
     assert records_of(frames[0]) == [("stdout", "abc"), ("stderr", "oops\n"), ("stdout", "de")]
 
 
+def test_adjacent_text_placeholders_merge_into_their_total_size(outbox, collector):
+    # A process job's text is in the kernel's pipes; its records say how many bytes (textpipe.py).
+    with one_batch(outbox, collector):
+        for size in (3, 4, 5):
+            outbox.record(1, "stdout", size)
+        outbox.record(1, "stderr", 7)
+    assert outbox.flush(30)
+    assert records_of(collector.frames()[0]) == [("stdout", 12), ("stderr", 7)]
+
+
 def test_jobs_get_their_own_records_frames(outbox, collector):
     with one_batch(outbox, collector):
         outbox.record(1, "stdout", "one ")

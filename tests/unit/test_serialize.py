@@ -79,3 +79,40 @@ def test_an_object_of_the_job_core_made_in_a_shipped_agent_is_rebuilt_with_this_
     received = serialize.loads(serialize.Payload(serialize.PICKLE, sent, []))
     assert type(received) is JobList and type(received[0]) is JobInfo
     assert received[0].name == "there" and received[0].state == "Completed"
+
+
+def _notebook(monkeypatch, source):
+    """Run ``source`` as a notebook cell would: its classes and functions live in this process's __main__."""
+    import sys
+
+    namespace = {"__name__": "__main__"}
+    exec(source, namespace)
+    for name, value in namespace.items():
+        if not name.startswith("__"):
+            monkeypatch.setattr(sys.modules["__main__"], name, value, raising=False)
+    return namespace
+
+
+def test_a_class_sent_by_value_comes_home_as_the_main_class_of_that_name(monkeypatch):
+    payload = serialize.dumps([_notebook(monkeypatch, "class Point:\n    def __init__(self, x):\n"
+                                                      "        self.x = x\n")["Point"](4)])
+    assert payload.codec == serialize.DILL
+    home = _notebook(monkeypatch, "class Point:\n    def __init__(self, x):\n        self.x = x\n")["Point"]
+    (point,) = serialize.loads(payload)  # the class of this name in __main__ now: the notebook's own
+    assert type(point) is home and point.x == 4
+    assert pickle.loads(pickle.dumps(point)).x == 4
+
+
+def test_a_class_or_function_this_main_lacks_stays_a_copy(monkeypatch):
+    namespace = {"__name__": "__main__"}
+    exec("class Elsewhere:\n    pass\ndef helper():\n    return 1\n", namespace)
+    payload = serialize.dumps((namespace["Elsewhere"](), namespace["helper"]))
+    _notebook(monkeypatch, "def helper():\n    return 2\n")  # same name, other code: not the same function
+    instance, helper = serialize.loads(payload)
+    assert type(instance).__name__ == "Elsewhere" and type(instance) is not namespace["Elsewhere"]
+    assert helper() == 1
+
+
+def test_a_function_with_the_same_name_and_code_comes_home(monkeypatch):
+    notebook = _notebook(monkeypatch, "def helper(v):\n    return v + 1\n")
+    assert serialize.loads(serialize.dumps(notebook["helper"])) is notebook["helper"]

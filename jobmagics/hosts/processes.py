@@ -90,19 +90,30 @@ def signal_group(pgid, sig=signal.SIGTERM):
 
 def end_tree(pid, pgid=None, grace=3.0):
     """Terminate ``pid``, its descendants and its process group; kill what is left after ``grace``."""
+    end_trees([(pid, pgid)], grace)
+
+
+def end_trees(roots, grace=3.0):
+    """:func:`end_tree` for several ``(pid, pgid)`` at once: one grace period for all of them."""
     psutil = _psutil()
-    if pgid is not None:
+    groups = [pgid for _pid, pgid in roots if pgid is not None]
+    for pgid in groups:
         # The group first, atomically: if this process is killed while it is still looking up the
         # rest (a kernel told to end can be), no member was left out because it came later in a list.
         signal_group(pgid)
-    procs = {p.pid: p for p in tree(pid)}
-    if pgid is not None:
-        procs.update({p.pid: p for p in group_members(pgid)})
+    procs = {}
+    for pid, pgid in roots:
+        procs.update({p.pid: p for p in tree(pid)})
+        if pgid is not None:
+            procs.update({p.pid: p for p in group_members(pgid)})
     for proc in procs.values():
         _signal(proc, signal.SIGTERM)
     _gone, alive = psutil.wait_procs(list(procs.values()), timeout=grace)
     for proc in alive:
         _signal(proc, signal.SIGKILL)
+    if alive:
+        for pgid in groups:  # and whatever joined a group after it was listed
+            signal_group(pgid, signal.SIGKILL)
     psutil.wait_procs(alive, timeout=grace)
 
 

@@ -12,11 +12,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
 
-from . import api, entered, remote, session_jobs
-from .agent import context, rich
-from .agent.job import Job
-from .errors import CodeSyntaxError, JobError, JobmagicsError, UserInputError
-from .ipython import completion, magic_line
+from .. import api
+from . import entered
+from ..sessions import remote
+from ..agent import context, rich
+from ..agent.job import Job
+from ..agent.table import JobInfo
+from ..errors import CodeSyntaxError, JobError, JobmagicsError, UserInputError
+from . import completion, magic_line
 
 
 @contextlib.contextmanager
@@ -111,8 +114,14 @@ class JobMagics(Magics):
         return parsed
 
     # ----- job refs ----------------------------------------------------------------
-    def _refs(self, values):
-        """Job refs: ids, names, jobs; a bare word naming a variable that holds jobs stands for them."""
+    def _refs(self, values, session=None):
+        """Job refs: ids, names, jobs; a bare word naming a variable that holds jobs stands for them.
+
+        For a session's registry, jobs shown from there (snapshots) stand for themselves.
+        """
+        if session is not None:
+            return [value if isinstance(value, (str, JobInfo)) else str(getattr(value, "name", value))
+                    for value in values]
         refs = []
         for value in values:
             if isinstance(value, str):
@@ -127,10 +136,6 @@ class JobMagics(Magics):
                 raise UsageError("%s is not a job" % _short(value))
         return refs
 
-    def _session_job_refs(self, values):
-        """Job refs for a session's registry: a job object shown from there stands for its name."""
-        return [value if isinstance(value, str) else str(getattr(value, "name", value)) for value in values]
-
     def _session(self, ref):
         """The session a --session flag or S argument names (an id, a name, a pattern or a Session)."""
         return remote.sessions().resolve(ref)
@@ -144,6 +149,9 @@ class JobMagics(Magics):
     @argument("--init", metavar="CODE", help="code that runs first, in the job (like -InitializationScript)")
     @using_argument
     @argument("--no-capture", action="store_true", help="send no notebook variables")
+    @argument("--export", nargs="+", metavar="V",
+              help="hand these variables back when the job ends: %%receive_job sets them in the notebook "
+                   "(words or a comma list)")
     @session_argument
     @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%start_job)")
     @line_cell_magic
@@ -158,15 +166,8 @@ class JobMagics(Magics):
         parsed = self._code(self.start_job, line, cell)
         args, code = parsed.args, parsed.code
         with user_errors(parsed):
-            if args.session:
-                if args.thread:
-                    raise UsageError("--thread and --session cannot be used together (jobs in a session run there)")
-                return session_jobs.start_job(self._session(args.session), code, name=args.name, init=args.init,
-                                              using=args.using, capture_names=not args.no_capture,
-                                              namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden)
-            return api.start_job(code, name=args.name, thread=args.thread, init=args.init, using=args.using,
-                                 capture_names=not args.no_capture, namespace=self.shell.user_ns,
-                                 hidden=self.shell.user_ns_hidden)
+            return api.start_job(code, namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden,
+                                 **verb_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -182,12 +183,7 @@ class JobMagics(Magics):
         """List jobs as a table (Get-Job); the value is the list of jobs."""
         args = self._line(self.get_job, line).args
         with user_errors():
-            has_more_data = True if args.has_more_data else None
-            if args.session:
-                return session_jobs.get_job(self._session(args.session), *self._session_job_refs(args.jobs),
-                                            state=args.state, job_type=args.job_type, has_more_data=has_more_data)
-            return api.get_job(*self._refs(args.jobs), state=args.state, job_type=args.job_type,
-                               has_more_data=has_more_data, include_child_jobs=args.include_child_jobs)
+            return api.get_job(*self._refs(args.jobs, args.session), **verb_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -209,13 +205,8 @@ class JobMagics(Magics):
         if not args.jobs:
             raise UsageError("%receive_job needs at least one job")
         with user_errors():
-            if args.session:
-                if args.wait or args.auto_remove:
-                    raise UsageError("with --session, receive takes --keep only (wait first with %wait_job --session)")
-                return session_jobs.receive_job(self._session(args.session), *self._session_job_refs(args.jobs),
-                                                keep=args.keep)
-            return api.receive_job(*self._refs(args.jobs), keep=args.keep, wait=args.wait,
-                                   auto_remove=args.auto_remove)
+            return api.receive_job(*self._refs(args.jobs, args.session), export_into=self.shell.user_ns,
+                                   **verb_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -232,10 +223,7 @@ class JobMagics(Magics):
         """
         args = self._line(self.wait_job, line).args
         with user_errors():
-            if args.session:
-                return session_jobs.wait_job(self._session(args.session), *self._session_job_refs(args.jobs),
-                                             any=args.any, timeout=args.timeout)
-            return api.wait_job(*self._refs(args.jobs), any=args.any, timeout=args.timeout)
+            return api.wait_job(*self._refs(args.jobs, args.session), **verb_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -249,10 +237,7 @@ class JobMagics(Magics):
         if not args.jobs:
             raise UsageError("%stop_job needs at least one job")
         with user_errors():
-            if args.session:
-                session_jobs.stop_job(self._session(args.session), *self._session_job_refs(args.jobs))
-                return
-            api.stop_job(*self._refs(args.jobs))
+            api.stop_job(*self._refs(args.jobs, args.session), **verb_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -266,11 +251,7 @@ class JobMagics(Magics):
         """Forget finished jobs and their data (Remove-Job); running ones need --force."""
         args = self._line(self.remove_job, line).args
         with user_errors():
-            if args.session:
-                session_jobs.remove_job(self._session(args.session), *self._session_job_refs(args.jobs),
-                                        force=args.force, state=args.state)
-                return
-            api.remove_job(*self._refs(args.jobs), force=args.force, state=args.state)
+            api.remove_job(*self._refs(args.jobs, args.session), **verb_options(args))
 
     # ----- sessions ---------------------------------------------------------------
     @no_var_expand
@@ -430,6 +411,16 @@ class JobMagics(Magics):
         if session is None:
             raise UsageError("no session is entered")
         print("left %s" % session.name)
+
+
+def verb_options(args):
+    """The keyword arguments of a job verb, from a job magic's parsed flags (their names are the verb's)."""
+    options = {key: value for key, value in vars(args).items() if key not in ("jobs", "code")}
+    if "no_capture" in options:
+        options["capture_names"] = not options.pop("no_capture")
+    if "has_more_data" in options:
+        options["has_more_data"] = True if options["has_more_data"] else None
+    return options
 
 
 def _is_job_name(word):

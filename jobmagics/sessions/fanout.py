@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from .agent.states import JobState
+from ..agent.states import JobState
+from ..ship.shipping import ShippedWork
 
 DEFAULT_THROTTLE = 32
 
@@ -63,7 +64,7 @@ class FanOut:
             else:
                 session = target
             if child.state == JobState.NotStarted:
-                session.host.start(child, self.request, self.buffers)
+                session.host.start(child, ShippedWork(self.request, self.buffers))
         except Exception as exc:  # this computer failed; the others carry on
             child._record("error", {"ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
             child._set_state(JobState.Failed, str(exc))

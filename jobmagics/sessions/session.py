@@ -10,14 +10,15 @@ from __future__ import annotations
 import getpass
 import itertools
 import threading
+import time
 
-from .agent import wire
-from .agent.names import is_pattern, matching, suggestion
-from .agent.callbacks import invoke_callbacks
-from .agent.states import SESSION_TRANSITIONS, JobState, SessionState
-from .errors import AgentStartError, JobmagicsError, SessionNotFoundError, UserInputError
-from .hosts.agent import AgentLink
-from .hosts.session import SessionHost
+from ..agent import wire
+from ..agent.names import is_pattern, matching, suggestion
+from ..agent.callbacks import invoke_callbacks
+from ..agent.states import SESSION_TRANSITIONS, JobState, SessionState
+from ..errors import AgentStartError, JobmagicsError, SessionNotFoundError, UserInputError
+from ..hosts.agent import AgentLink
+from ..hosts.session import SessionHost
 
 
 class Session:
@@ -67,11 +68,8 @@ class Session:
         """
         self._connection.open()
         try:
-            self._connection.send_bootstrap()
             greeting = self._connection.greeting("attach", self.link.applied) if self.files else None
-            self.hello = self.link.handshake(greeting)
-            if not self.hello.get("has_dill"):
-                self.link.install_dill()
+            self.hello = self.link.connect(greeting)
         except Exception as exc:
             # A detached session that refused us (busy, wrong token) said why; otherwise the agent's
             # exit says why, read before kill: a closed channel forgets its exit status.
@@ -156,7 +154,7 @@ class Session:
         return list(self.link.jobs.values())
 
     def _process_ended(self):
-        from .transport.local_socket import process_ended
+        from ..transport.local_socket import process_ended
 
         return process_ended((self.hello or {}).get("pid"))
 
@@ -188,17 +186,17 @@ class Session:
         return "<Session %d %r %s %s>" % (self.id, self.name, self.computer_name, self.state)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .agent.rich import live_views
+        from ..agent.rich import live_views
 
         views = live_views()
         return None if views is None else views.SessionView(self)._repr_mimebundle_(include, exclude)
 
     def _repr_pretty_(self, p, cycle):
-        from .session_table import text_table
+        from .table import text_table
         p.text(text_table([self]))
 
     def _repr_html_(self):
-        from .session_table import html_table
+        from .table import html_table
         return html_table([self])
 
 
@@ -259,19 +257,34 @@ class SessionRegistry:
         with self._lock:
             self._sessions.pop(session.id, None)
 
-    def shutdown(self):
+    def shutdown(self, timeout=4.0):
         """Close this kernel's sessions when it ends, except disconnected ones, which live on.
 
         A session whose connection broke counts as disconnected: its jobs go on there.
+        They are closed at once, side by side: the kernel is given little time to exit.
         """
-        for session in self.sessions():
-            if session.state == SessionState.Disconnected or (
-                    session.state == SessionState.Broken and session.files is not None):
-                continue
-            try:
-                session.close(timeout=5.0)
-            except Exception:
-                pass
+        closing = [session for session in self.sessions()
+                   if not (session.state == SessionState.Disconnected or
+                           (session.state == SessionState.Broken and session.files is not None))]
+        close_all(closing, timeout)
+
+
+def close_all(sessions, timeout):
+    """Close ``sessions`` side by side, waiting at most ``timeout`` seconds in all."""
+    threads = [threading.Thread(target=_close_quietly, args=(session, timeout), daemon=True,
+                                name="jobmagics-close-%s" % session.name) for session in sessions]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _close_quietly(session, timeout):
+    try:
+        session.close(timeout=timeout)
+    except Exception:
+        pass
 
 
 def password_prompt(text):

@@ -1,8 +1,10 @@
 """Turning what a job needs into a START request: variables, code, or a callable with arguments."""
 from __future__ import annotations
 
-from .agent import serialize, wire
-from .errors import ShipError
+from typing import NamedTuple
+
+from ..agent import serialize, wire
+from ..errors import ShipError
 
 
 def _type_name(value):
@@ -20,11 +22,23 @@ def ship(name, value, buffers, shipped):
     return wire.payload_to_control(payload, buffers)
 
 
-def code_request(code, init, variables, command, name):
+class ShippedWork(NamedTuple):
+    """Work for a host that runs jobs in another process: the START request and its out-of-band buffers.
+
+    Every host starts a job the same way, ``host.start(job, work)``: a thread host
+    takes a :class:`~jobmagics.agent.runner.Work`, a host with ``ships = True`` this.
+    """
+
+    request: dict
+    buffers: list
+
+
+def code_request(code, init, variables, command, name, export=()):
     """(request, buffers, shipped) for a code job; nothing is sent if any variable fails."""
     buffers, shipped = [], {}
     shipped_vars = {key: ship(key, value, buffers, shipped) for key, value in variables.items()}
-    request = {"code": code, "init": init, "variables": shipped_vars, "command": command, "name": name}
+    request = {"code": code, "init": init, "variables": shipped_vars, "command": command, "name": name,
+               "export": list(export)}
     return request, buffers, shipped
 
 

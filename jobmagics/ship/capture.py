@@ -13,7 +13,8 @@ import builtins
 import functools
 import symtable
 
-from .errors import CodeSyntaxError
+from ..agent.shell_escape import SHELL_NAME, names_in
+from ..errors import CodeSyntaxError
 
 def parse(code, what="job code"):
     """Parse ``code`` or raise CodeSyntaxError with a one-line message."""
@@ -148,10 +149,23 @@ def _parses(code, what):
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _names_read(code, what):
     bound, free = set(), set()
-    _scan_block(parse(code, what).body, bound, free)
+    tree = parse(code, what)
+    _scan_block(tree.body, bound, free)
     table = symtable.symtable(code, "<%s>" % what, "exec")
     free |= _nested_global_reads(table) - bound
+    free |= _shell_command_reads(tree)
     return frozenset(free)
+
+
+def _shell_command_reads(tree):
+    """Names read by ``$name`` / ``{expression}`` in the job's ``!command`` lines (jobcode.py rewrote them)."""
+    names = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == SHELL_NAME
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            names |= names_in(node.args[0].value)
+    return names
 
 
 def notebook_names(codes, user_ns, hidden=None):

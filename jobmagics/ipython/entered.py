@@ -14,10 +14,11 @@ import re
 
 from IPython.core.error import UsageError
 
-from . import api, shipping
-from .agent.delivery import collapse
-from .agent.job import Job
-from .ipython import magic_line
+from .. import api
+from ..ship import shipping
+from ..agent.delivery import collapse
+from ..agent.job import Job
+from . import magic_line
 
 _entered = {"session": None}
 
@@ -49,7 +50,7 @@ def transform(lines):
     first = cell.lstrip().split("\n", 1)[0]
     if session is None or first.startswith(("%exit_session", "%enter_session")) or not cell.strip():
         return lines
-    return ["__import__('jobmagics.entered').entered.run_cell(%r)\n" % cell]
+    return ["__import__('jobmagics.ipython.entered').ipython.entered.run_cell(%r)\n" % cell]
 
 
 def _refs(words):
@@ -58,28 +59,25 @@ def _refs(words):
 
 
 def translate_line(name, line, magics):
-    """A job magic's line as a call of the agent's job functions (raises UsageError as the magic would).
+    """A job magic's line as a call of the same verb there (raises UsageError as the magic would).
 
-    The line is read by the magics' own parser, without expansion: ``$name`` names a variable there.
+    The line is read by the magics' own parser, without expansion (``$name`` names a
+    variable there), and its flags become the verb's keyword arguments, as in the magic.
     """
+    from .magics import verb_options
+
     parsed = magic_line.parse(getattr(magics, name), line, takes_code=name == "start_job")
-    args = parsed.args
+    options = {key: value for key, value in verb_options(parsed.args).items() if value not in (None, False, [])}
+    if options.pop("session", None) is not None:
+        raise UsageError("--session acts from the notebook: %exit_session first")
     if name == "start_job":
         if not parsed.code.strip():
             raise UsageError("%start_job needs code to run")
-        kwargs = [repr(parsed.code)] + ["%s=%r" % (k, getattr(args, k)) for k in ("name", "init") if getattr(args, k)]
-        return "start_job(%s)" % ", ".join(kwargs)
-    refs = _refs(args.jobs)
-    if name == "get_job":
-        return "get_job(%s)" % ", ".join(refs + (["state=%r" % args.state] if args.state else []))
-    if name == "receive_job":
-        return "receive_job(%s)" % ", ".join(refs + (["keep=True"] if args.keep else []))
-    if name == "wait_job":
-        extra = (["any=True"] if args.any else []) + (["timeout=%r" % args.timeout] if args.timeout else [])
-        return "wait_job(%s)" % ", ".join(refs + extra)
-    if name == "stop_job":
-        return "stop_job(%s)" % ", ".join(refs)
-    return "remove_job(%s)" % ", ".join(refs + (["force=True"] if args.force else []))
+        options.pop("capture_names", None)  # a job started there sees the cell's variables there
+        positional = [repr(parsed.code)]
+    else:
+        positional = _refs(parsed.args.jobs)
+    return "%s(%s)" % (name, ", ".join(positional + ["%s=%r" % item for item in sorted(options.items())]))
 
 
 def translate_cell(cell, magics):
@@ -126,7 +124,7 @@ def run_cell(cell):
     request, buffers, _ = shipping.code_request(code, None, {}, cell, None)
     request["entered"] = True
     job = Job(cell, "RemoteJob")
-    session.host.start(job, request, buffers)
+    session.host.start(job, shipping.ShippedWork(request, buffers))
     outputs = []
     try:
         api.stream_until_done(job, outputs, fail=True)

@@ -4,15 +4,16 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 
-from . import api, shipping
-from .agent.delivery import collapse
-from .agent.job import Job
-from .agent.states import JobState, SessionState
-from .errors import UserInputError
+from .. import api
+from ..ship import jobcode, shipping
+from ..agent.delivery import collapse
+from ..agent.job import Job
+from ..agent.states import JobState, SessionState
+from ..errors import UserInputError
 from .fanout import DEFAULT_THROTTLE, FanOut
-from .agent.table import JobList
-from .session_table import SessionList
-from .sessions import Session, SessionRegistry, password_prompt
+from ..agent.table import JobList
+from .table import SessionList
+from .session import Session, SessionRegistry, close_all, password_prompt
 
 _lock = threading.Lock()
 _sessions = None
@@ -24,6 +25,7 @@ def sessions() -> SessionRegistry:
     with _lock:
         if _sessions is None:
             _sessions = SessionRegistry()
+            api.on_shutdown(_close_temporary_sessions)
             api.on_shutdown(_sessions.shutdown)
     return _sessions
 
@@ -41,7 +43,7 @@ def _ssh_options(user=None, port=None, identity=None, python=None, accept_new_ho
 
 def _open(computer, name=None, idle_timeout=None, **options):
     """A session on ``computer``: a detached agent there, reached through a relay over SSH."""
-    from .transport.ssh import SSHRelayTransport  # paramiko is imported when a session is opened
+    from ..transport.ssh import SSHRelayTransport  # paramiko is imported when a session is opened
 
     api.shutdown_first()
     reg = sessions()
@@ -55,6 +57,53 @@ def _open(computer, name=None, idle_timeout=None, **options):
 
 
 DEFAULT_IDLE_TIMEOUT = 2 * 3600
+
+#: Seconds a temporary session (``%invoke --computer``) lives on with no kernel attached: should its
+#: kernel die while it opens it, it ends by itself soon after, not hours later.
+TEMPORARY_IDLE_TIMEOUT = 30.0
+
+_temporary = {"open": set(), "opening": 0, "closing": False}  # sessions invoke(computer=...) opened
+_temporary_changed = threading.Condition(_lock)
+
+
+def _open_temporary(computer, **options):
+    """A session for one child of ``invoke(computer=...)``: closed when its work ends, or with the kernel."""
+    sessions()  # the kernel's shutdown closes what is still open
+    options["idle_timeout"] = options.get("idle_timeout") or TEMPORARY_IDLE_TIMEOUT
+    with _temporary_changed:
+        if _temporary["closing"]:
+            raise UserInputError("the kernel is shutting down")
+        _temporary["opening"] += 1
+    try:
+        session = _open(computer, **options)
+    finally:
+        with _temporary_changed:
+            _temporary["opening"] -= 1
+            _temporary_changed.notify_all()
+    with _temporary_changed:
+        closing = _temporary["closing"]
+        if not closing:
+            _temporary["open"].add(session)
+    if closing:  # opened while the kernel was shutting down: it ends now
+        session.close()
+        raise UserInputError("the kernel is shutting down")
+    return session
+
+
+def _close_temporary(session):
+    with _temporary_changed:
+        _temporary["open"].discard(session)
+    session.close()
+
+
+def _close_temporary_sessions(wait_for_opening=2.0):
+    """At kernel exit: temporary sessions end with it, those still opening once they are open."""
+    with _temporary_changed:
+        _temporary["closing"] = True
+        _temporary_changed.wait_for(lambda: _temporary["opening"] == 0, wait_for_opening)
+        left = list(_temporary["open"])
+        _temporary["open"].clear()
+    close_all(left, 2.0)
 
 
 def _attach(connection, name, transport):
@@ -78,9 +127,9 @@ def _attach(connection, name, transport):
 
 
 def _new_local_session(name=None, python=None, idle_timeout=None):
-    from .transport.local_socket import start_detached
+    from ..transport.local_socket import start_detached
 
-    from .transport.local_socket import LocalSocketTransport
+    from ..transport.local_socket import LocalSocketTransport
 
     files = start_detached(name or "", idle_timeout or DEFAULT_IDLE_TIMEOUT, python=python)
     session, _ = _attach(LocalSocketTransport(files), name or "Local-" + files.id[:6], "Local")
@@ -141,11 +190,11 @@ def get_session(*refs, local=False, computer=None, **ssh_options):
     found = reg.resolve_all(refs) if refs else reg.sessions()
     mine = {s.files.id for s in reg.sessions() if s.files is not None}
     if local:
-        from .transport.local_socket import find_sessions
+        from ..transport.local_socket import find_sessions
 
         found += [DetachedSessionInfo(files, info) for files, info in find_sessions() if files.id not in mine]
     for host in _as_list(computer):
-        from .transport.ssh import RemoteFiles, list_sessions
+        from ..transport.ssh import RemoteFiles, list_sessions
 
         for info in list_sessions(host, **_ssh_options(**ssh_options)):
             if info["id"] in mine:
@@ -183,7 +232,7 @@ class DetachedSessionInfo:
     reason = None
 
     def __init__(self, files, info):
-        from .transport.local_socket import status
+        from ..transport.local_socket import status
 
         self.files = files
         self.id = files.id[:6]
@@ -203,7 +252,7 @@ class DetachedSessionInfo:
 
 
 def _find_detached(ref):
-    from .transport.local_socket import find_sessions
+    from ..transport.local_socket import find_sessions
 
     text = str(ref)
     for files, info in find_sessions():
@@ -232,7 +281,7 @@ def connect_session(ref):
     if session is not None:
         return session.reconnect()
     if str(ref) in _discovered:
-        from .transport.ssh import SSHRelayTransport
+        from ..transport.ssh import SSHRelayTransport
 
         host, files, options = _discovered.pop(str(ref))
         session, adopted = _attach(SSHRelayTransport(host, files=files, **_ssh_options(**options)), str(ref), "SSH")
@@ -241,7 +290,7 @@ def connect_session(ref):
         if found is None:
             raise UserInputError("no session with id or name %r (here, detached on this machine, or found "
                                  "with get_session --computer)" % str(ref))
-        from .transport.local_socket import LocalSocketTransport
+        from ..transport.local_socket import LocalSocketTransport
 
         files, info = found
         session, adopted = _attach(LocalSocketTransport(files), info.get("name") or "Local-" + files.id[:6], "Local")
@@ -280,13 +329,15 @@ def remove_session(*refs):
 
 
 def invoke(code, computer=None, session=None, as_job=False, job_name=None, throttle_limit=DEFAULT_THROTTLE,
-           using=None, namespace=None, hidden=None, capture_names=True, **session_options):
+           using=None, namespace=None, hidden=None, capture_names=True, export=None, **session_options):
     """Run ``code`` in sessions: stream it into the caller and return the outputs, or return a job.
 
     ``computer`` names computers reached through temporary sessions, closed
     when their part finished; ``session`` names open sessions. With
     ``as_job`` the result is a RemoteJob with one child per computer, at most
-    ``throttle_limit`` of them running at once.
+    ``throttle_limit`` of them running at once. ``export`` names variables
+    handed back: streaming sets them in ``namespace``; a job keeps them in its
+    children's ``exports`` until ``receive_job(job, export_into=...)``.
     """
     as_job = as_job or bool(job_name)  # naming the job asks for one, as -JobName does
     if throttle_limit is not None and int(throttle_limit) < 1:
@@ -302,15 +353,17 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
     if namespace is None:
         import inspect
         namespace = inspect.currentframe().f_back.f_globals
+    export = api.export_names(export)
+    command, code = code, jobcode.prepare(code)
     variables = api.variables_for(code, None, namespace, using, capture_names, hidden)
-    request, buffers, shipped = shipping.code_request(code, None, variables, code, job_name)
-    parent = Job(code, "RemoteJob", name=job_name,
+    request, buffers, shipped = shipping.code_request(code, None, variables, command, job_name, export)
+    parent = Job(command, "RemoteJob", name=job_name,
                  location=", ".join(t.computer_name if isinstance(t, Session) else t for t in targets))
     parent.shipped = shipped
     fanout = FanOut(request, buffers, throttle_limit or DEFAULT_THROTTLE,
-                    open_session=lambda host: _open(host, **session_options), close_session=lambda s: s.close())
+                    open_session=lambda host: _open_temporary(host, **session_options), close_session=_close_temporary)
     for target in targets:
-        child = Job(code, "RemoteJob", location=target.computer_name if isinstance(target, Session) else target)
+        child = Job(command, "RemoteJob", location=target.computer_name if isinstance(target, Session) else target)
         child.shipped = shipped
         parent._add_child(child)
         fanout.add(child, target)
@@ -319,12 +372,13 @@ def invoke(code, computer=None, session=None, as_job=False, job_name=None, throt
         fanout.start()
         return parent
     fanout.start()
-    outputs = []
+    outputs, exported = [], {}
     try:
-        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1, fail=True)
+        api.stream_until_done(parent, outputs, tag_computers=len(targets) > 1, exports=exported, fail=True)
     except KeyboardInterrupt:
         parent.stop()
         raise
+    api.set_exports(exported, namespace if export else None)
     return collapse(outputs)
 
 
