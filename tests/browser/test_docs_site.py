@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE = ROOT / "docs" / "_build" / "html"
 PAGES = ["index.html", "docs/index.html", "docs/jobs.html", "docs/api.html", "docs/magics/start_job.html",
-         "notebooks/tour.html", "notebooks/teaching.html", "notebooks/remote-sessions.html",
+         "notebooks/tour.html", "notebooks/teaching.html", "notebooks/data-science.html", "notebooks/remote-sessions.html",
          "notebooks/local_jobs.html"]
 
 

@@ -40,7 +40,7 @@ def without_demo_hosts():
 
 
 def test_the_notebooks_are_the_ones_the_docs_list():
-    assert {"tour.ipynb", "teaching.ipynb", "remote-sessions.ipynb"} <= set(NOTEBOOKS)
+    assert {"tour.ipynb", "teaching.ipynb", "data-science.ipynb", "remote-sessions.ipynb"} <= set(NOTEBOOKS)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
