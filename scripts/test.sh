@@ -4,7 +4,7 @@
 # an OpenSSH server for the SSH tests and Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=test,demo,browser bash scripts/setup.sh
+EXTRAS=test,demo,browser,docs bash scripts/setup.sh
 bash scripts/install_ssh.sh
 if [ -f scripts/install_browser.sh ]; then
     bash scripts/install_browser.sh

@@ -23,6 +23,9 @@ import time
 from . import handover, signals, wire
 from .main import Agent, _terminated, prepare
 
+#: Seconds a new connection waits for a kernel that has just disconnected to be let go before the
+#: session is called Busy.
+DETACH_GRACE = 5.0
 
 def default_dir():
     """This user's private directory for detached sessions (created 0700; refused if not private)."""
@@ -110,6 +113,9 @@ class DetachedSession:
             streams.close()
             return
         with self._lock:
+            # A kernel that has just disconnected may not be let go yet (its connection's thread is
+            # finishing): wait for that, briefly, before calling the session Busy.
+            self._idle.wait_for(lambda: not self._attached, timeout=DETACH_GRACE)
             busy, self._attached = self._attached, True
         if busy:
             self._refuse(writer, "Busy: another kernel is connected to this session", streams)
