@@ -89,6 +89,10 @@ def _start_here(work, args, options):
     """Start a job of this kernel: a thread job, or a process job (with ``python``, that interpreter)."""
     python = options.pop("python")
     host = _thread_host if options.pop("thread") else (_process_host if python is None else ProcessHost(python))
+    if "foreach" in options:
+        from . import foreach
+
+        return foreach.start_local(host, work, args, options)
     return start_on(host, work, *args, **options)
 
 

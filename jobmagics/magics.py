@@ -134,6 +134,15 @@ class JobMagics(Magics):
                 raise UsageError("%s is not a job" % _short(value))
         return refs
 
+    def _items(self, value):
+        """The items of --foreach: a notebook expression (its text), or the object a $variable held."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return eval(value, self.shell.user_ns)  # noqa: S307 - the user's own expression, as in a cell
+        except Exception as exc:
+            raise UserInputError("--foreach %s: %s: %s" % (value, type(exc).__name__, exc)) from None
+
     def _session(self, ref):
         """The session a --session flag or S argument names (an id, a name, a pattern or a Session)."""
         return remote.sessions().resolve(ref)
@@ -150,6 +159,11 @@ class JobMagics(Magics):
     @argument("--export", nargs="+", metavar="V",
               help="hand these variables back when the job ends: %%receive_job sets them in the notebook "
                    "(words or a comma list)")
+    @argument("--foreach", metavar="ITEMS",
+              help="one child job per item of ITEMS (a notebook expression, e.g. items or 'range(8)'); "
+                   "the item is _ in the code")
+    @argument("--throttle-limit", type=int, metavar="N",
+              help="with --foreach: at most N children at once (default: the CPUs here, or a cluster's threads)")
     @session_argument
     @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%start_job)")
     @line_cell_magic
@@ -164,6 +178,8 @@ class JobMagics(Magics):
         parsed = self._code(self.start_job, line, cell)
         args, code = parsed.args, parsed.code
         with user_errors(parsed):
+            if args.foreach is not None:
+                args.foreach = self._items(args.foreach)
             return api.start_job(code, namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden,
                                  **verb_options(args))
 

@@ -78,6 +78,8 @@ class JobService:
         """A job of this agent: a thread job, seeing a copy of the caller's variables (``using`` names them)."""
         if options.get("python") is not None:
             raise UserInputError("python= starts a process job from the notebook; a job started here is a thread job")
+        if options.get("foreach") is not None:
+            raise UserInputError("--foreach starts its children from the notebook (or on a cluster session), not here")
         if isinstance(work, Work):  # the kernel's request, its variables already loaded
             command = options.get("command") or ""
         elif callable(work):
