@@ -82,7 +82,9 @@ def _store_for(session):
         return _store
     from . import remote, session_jobs
 
-    return session_jobs.SessionJobs(remote.sessions().resolve(session))
+    session = remote.sessions().resolve(session)
+    own = getattr(session, "job_store", None)  # a session that keeps its jobs here (a cluster session)
+    return own() if own is not None else session_jobs.SessionJobs(session)
 
 
 def _start_here(work, args, options):

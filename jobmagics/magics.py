@@ -277,6 +277,9 @@ class JobMagics(Magics):
               help="a detached session on this machine: it outlives this kernel once disconnected")
     @argument("--idle-timeout", type=float, metavar="SEC",
               help="with --local: end it (and its jobs) after SEC seconds with no kernel connected (default 7200)")
+    @argument("--cluster", metavar="ADDRESS",
+              help="a session on a Dask cluster: its scheduler (tcp://host:8786 or a scheduler file), or local "
+                   "(a LocalCluster the session owns); needs jobmagics[dask]")
     @argument("--name", "-n", help="the session's name (default Session<id>; with several computers, NAME-1, NAME-2, ...)")
     @connection_arguments
     @line_magic
@@ -289,7 +292,7 @@ class JobMagics(Magics):
         args = self._line(self.new_session, line).args
         with user_errors():
             return remote.new_session(args.computer, local=args.local, idle_timeout=args.idle_timeout,
-                                      name=args.name, **connection_options(args))
+                                      name=args.name, cluster=args.cluster, **connection_options(args))
 
     @no_var_expand
     @magic_arguments()

@@ -136,17 +136,28 @@ def _new_local_session(name=None, python=None, idle_timeout=None):
 
 
 def new_session(computer=None, local=False, name=None, user=None, port=None, identity=None, python=None,
-                accept_new_host_key=False, idle_timeout=None):
+                accept_new_host_key=False, idle_timeout=None, cluster=None):
     """Open one session per computer (in parallel); a Session, or a list for several computers.
 
     ``local`` starts a detached session on this machine instead: a process of
     its own that outlives this kernel when disconnected (``idle_timeout``
-    seconds, default 2 hours, once no kernel is connected). If any computer
+    seconds, default 2 hours, once no kernel is connected). ``cluster`` opens a
+    session on a Dask cluster: a scheduler address or file, "local" (a
+    LocalCluster the session owns), a ``distributed.Client`` or a cluster
+    object (docs/cluster.md). If any computer
     cannot be reached, the sessions already opened are closed again and the
     error says which computer and why: nothing changes.
     """
     if idle_timeout is not None and idle_timeout <= 0:
         raise UserInputError("--idle-timeout must be a positive number of seconds")
+    if cluster is not None:
+        if computer or local:
+            raise UserInputError("--cluster cannot be used with --computer or --local")
+        from .cluster.session import open_session
+
+        api.shutdown_first()
+        reg = sessions()
+        return reg.add(open_session(cluster, reg.next_id(), name=name))
     if local:
         if computer:
             raise UserInputError("--local and --computer cannot be used together")
