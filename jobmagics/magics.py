@@ -301,6 +301,7 @@ class JobMagics(Magics):
     @argument("--local", action="store_true", help="also the detached sessions of this user on this machine")
     @argument("--computer", "-c", nargs="+", metavar="HOST",
               help="also this user's sessions on these computers that no kernel here is connected to")
+    @argument("--cluster", metavar="ADDRESS", help="also the cluster sessions left disconnected on this Dask cluster")
     @connection_arguments
     @line_magic
     def get_session(self, line):
@@ -314,7 +315,7 @@ class JobMagics(Magics):
         args = self._line(self.get_session, line).args
         with user_errors():
             return remote.get_session(*args.sessions, local=args.local, computer=args.computer,
-                                      **connection_options(args))
+                                      cluster=args.cluster, **connection_options(args))
 
     @no_var_expand
     @magic_arguments()

@@ -187,12 +187,13 @@ def new_session(computer=None, local=False, name=None, user=None, port=None, ide
 _discovered = {}  # name -> (computer, files, ssh options) of sessions found by get_session(computer=...)
 
 
-def get_session(*refs, local=False, computer=None, **ssh_options):
+def get_session(*refs, local=False, computer=None, cluster=None, **ssh_options):
     """The sessions named (default: all of this kernel's).
 
     ``local`` adds this user's detached sessions on this machine; ``computer``
     adds this user's sessions on that computer that no kernel here is
-    connected to. Those show as Disconnected, Available or Busy.
+    connected to. Those show as Disconnected, Available or Busy. ``cluster``
+    (a scheduler address) adds the cluster sessions left disconnected there.
     """
     if not computer and any(ssh_options.values()):
         raise UserInputError("--user, --port, --identity, --python and --accept-new-host-key go with --computer")
@@ -213,6 +214,10 @@ def get_session(*refs, local=False, computer=None, **ssh_options):
             name = info.get("name") or "Session-" + info["id"][:6]
             _discovered[name] = (host, files, ssh_options)
             found.append(RemoteSessionInfo(host, name, info))
+    if cluster is not None:
+        from .cluster.session import find_sessions
+
+        found += find_sessions(cluster, {getattr(s, "token", None) for s in reg.sessions()})
     return SessionList(found)
 
 
@@ -290,7 +295,13 @@ def connect_session(ref):
         session = None
     if session is not None:
         return session.reconnect()
-    if str(ref) in _discovered:
+    from .cluster.session import attach
+
+    attached = attach(ref, reg.next_id())
+    if attached is not None:
+        session, adopted = attached
+        reg.add(session)
+    elif str(ref) in _discovered:
         from .transport.ssh import SSHRelayTransport
 
         host, files, options = _discovered.pop(str(ref))

@@ -26,6 +26,8 @@ from . import require_distributed, worker
 POLL_INTERVAL = 0.1
 #: Seconds to wait for a scheduler to answer when a session opens.
 CONNECT_TIMEOUT = 10
+#: Datasets a disconnected session publishes on its cluster: this prefix and the session's token.
+DATASET_PREFIX = "jobmagics-session-"
 #: Seconds a stopped job gets to report Stopped before it is declared Stopped here.
 STOP_WAIT = 10.0
 
@@ -111,10 +113,10 @@ class ClusterSession(Session):
         self._lock = threading.Lock()
         self._state_callbacks = []
         self._tracked = {}  # key -> _Tracked
+        self._poll_lock = threading.Lock()
         self._wakeup = threading.Condition()
         self._woken = False
-        self._poller = threading.Thread(target=self._poll_loop, daemon=True, name="jobmagics-cluster-%s" % self.name)
-        self._poller.start()
+        self._start_poller()
 
     # ----- jobs --------------------------------------------------------------------
     def job_store(self):
@@ -216,6 +218,10 @@ class ClusterSession(Session):
 
     def poll(self):
         """Bring records and states of the active jobs over from their workers, once."""
+        with self._poll_lock:
+            self._poll_once()
+
+    def _poll_once(self):
         active = self._active()
         if not active:
             return
@@ -253,7 +259,7 @@ class ClusterSession(Session):
         state = JobState(status["state"])
         if state != JobState.NotStarted and job.state == JobState.NotStarted:
             job._set_state(JobState.Running)
-        if state.finished and tracked.fetched >= status["last"]:
+        if state.finished:  # read before its records: all of them came with this answer
             job._set_state_if_legal(state, status["reason"])
 
     def _worker_lost(self, tracked):
@@ -292,19 +298,87 @@ class ClusterSession(Session):
     def start_reading(self):
         pass
 
+    @property
+    def dataset(self):
+        return DATASET_PREFIX + self.token
+
+    def _publish(self):
+        """Keep the session's jobs on the cluster without this kernel: a published dataset holds their
+        futures (so Dask keeps their tasks) and what a kernel needs to take them back."""
+        with self._lock:
+            tracked = list(self._tracked.values())
+        value = {"name": self.name, "futures": {t.key: t.future for t in tracked},
+                 "jobs": {t.key: {"name": t.job.name, "command": t.job.command} for t in tracked}}
+        try:
+            self.client.unpublish_dataset(self.dataset)
+        except KeyError:
+            pass
+        self.client.publish_dataset(**{self.dataset: value})
+
     def disconnect(self):
-        raise UserInputError("session %s: disconnecting a cluster session is not supported yet" % self.name)
+        """Leave the session: its jobs run on, their records kept on the workers until a kernel takes them."""
+        if self.cluster is not None:
+            raise UserInputError("session %s runs on a local cluster it owns, which ends with it: it cannot be "
+                                 "disconnected" % self.name)
+        if self.state != SessionState.Opened:
+            raise UserInputError("session %s is %s" % (self.name, self.state))
+        self._publish()
+        self.poll()  # receives acknowledged so far are told now: nothing is delivered twice
+        if not self._move(SessionState.Disconnected):
+            raise UserInputError("session %s is %s" % (self.name, self.state))
+        self._poller.join(15)
+        for job in self.jobs():
+            if not job.finished:
+                job._set_state_if_legal(JobState.Disconnected)
+        if self.owns_client:
+            self.client.close()
 
     def reconnect(self):
-        raise UserInputError("session %s is %s: nothing to connect again" % (self.name, self.state))
+        """Connect again: the jobs carry on here, with what they wrote meanwhile."""
+        if self.state != SessionState.Disconnected:
+            raise UserInputError("session %s is %s: nothing to connect again" % (self.name, self.state))
+        if self.owns_client:
+            self.client = _client(require_distributed(), self.computer_name, self.computer_name)
+        self._move(SessionState.Opened)
+        for job in self.jobs():
+            if job.state == JobState.Disconnected:
+                job._set_state_if_legal(JobState.Running)
+        self._start_poller()
+        return self
+
+    def _start_poller(self):
+        self._poller = threading.Thread(target=self._poll_loop, daemon=True, name="jobmagics-cluster-%s" % self.name)
+        self._poller.start()
+
+    def adopt(self, published):
+        """Take back the jobs a disconnected session left (a published dataset's value): jobs of this kernel."""
+        adopted = []
+        for key, future in published["futures"].items():
+            info = published["jobs"].get(key, {})
+            job = Job(info.get("command") or "", self.host.job_type, name=info.get("name"), location=self.computer_name)
+            job._host = self.host
+            self._track(key, job, future)
+            adopted.append(job)
+        self.poll()  # their states and what they wrote while nobody was connected
+        return adopted
 
     def close(self, timeout=15.0):
         """Stop the session's jobs, drop what they kept on the workers, end what the session started."""
         if self.state == SessionState.Closed:
             return
+        if self.state == SessionState.Disconnected:
+            try:
+                self.reconnect()
+            except Exception:
+                self._move(SessionState.Closed)
+                return
         with self._lock:
             tracked = list(self._tracked.values())
         running = [t for t in tracked if not t.job.finished]
+        try:
+            self.client.unpublish_dataset(self.dataset)
+        except Exception:
+            pass
         try:
             if tracked:
                 self.client.run(worker.forget, [t.key for t in tracked], on_error="return")
@@ -357,6 +431,65 @@ def open_session(cluster, session_id, name=None):
         raise UserInputError("--cluster takes a scheduler address, a scheduler file, local, a distributed.Client "
                              "or a cluster object, not %s" % type(cluster).__name__)
     return ClusterSession(client, session_id, name=name, cluster=owned_cluster, owns_client=owns_client)
+
+
+class ClusterSessionInfo:
+    """A cluster session no kernel is connected to (found by get_session(cluster=...))."""
+
+    transport = "Cluster"
+    reason = None
+    state = "Disconnected"
+    availability = "Available"
+
+    def __init__(self, address, token, value):
+        self.computer_name = address
+        self.token = token
+        self.name = value.get("name") or "Cluster-" + token[:6]
+        self.id = token[:6]
+        self.jobs = len(value.get("futures", {}))
+
+    def snapshot(self):
+        return {"id": self.id, "name": self.name, "computer_name": self.computer_name, "transport": "Cluster",
+                "state": self.state, "availability": self.availability}
+
+
+_found = {}  # name -> (address, token) of sessions get_session(cluster=...) found
+
+
+def find_sessions(address, connected_tokens=()):
+    """The sessions left on the cluster at ``address`` (published by a disconnect), as ClusterSessionInfo."""
+    distributed = require_distributed()
+    client = _client(distributed, address, address)
+    try:
+        found = []
+        for name in client.list_datasets():
+            if not str(name).startswith(DATASET_PREFIX):
+                continue
+            token = str(name)[len(DATASET_PREFIX):]
+            if token in connected_tokens:
+                continue
+            info = ClusterSessionInfo(client.scheduler.address, token, client.get_dataset(name))
+            _found[info.name] = (address, token)
+            found.append(info)
+        return found
+    finally:
+        client.close()
+
+
+def attach(ref, session_id):
+    """(session, adopted jobs) for a session found by find_sessions, or None if ``ref`` names none."""
+    if str(ref) not in _found:
+        return None
+    address, token = _found.pop(str(ref))
+    distributed = require_distributed()
+    client = _client(distributed, address, address)
+    try:
+        value = client.get_dataset(DATASET_PREFIX + token)
+    except KeyError:
+        client.close()
+        raise UserInputError("session %s is no longer on %s" % (ref, address)) from None
+    session = ClusterSession(client, session_id, name=value.get("name"), token=token)
+    return session, session.adopt(value)
 
 
 def _client(distributed, address, label, **kwargs):
