@@ -414,6 +414,9 @@ class JobMagics(Magics):
         args = self._line(self.enter_session, line).args
         with user_errors():
             session = self._session(args.session)
+        if session.transport == "Cluster":
+            raise UsageError("%s is a cluster session: it runs jobs, not cells (%%start_job --session %s, "
+                             "%%invoke --session %s)" % (session.name, session.name, session.name))
         entered.enter(self.shell, session)
         print("entered %s on %s: cells now run there; %%exit_session to come back" % (
             session.name, session.computer_name))
