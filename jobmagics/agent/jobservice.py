@@ -46,18 +46,22 @@ def encode_records(records, buffers):
     """Records as plain data; output objects as payloads whose buffers join ``buffers``."""
     out = []
     for record in records:
-        stream, data = record.stream, record.data
-        if stream in serialize.OBJECT_STREAMS:
-            try:
-                data = ("payload", wire.payload_to_control(serialize.dumps(data), buffers))
-            except serialize.SerializationError as exc:
-                stream, data = serialize.unshippable(stream, data, str(exc))
-                if stream == "unshippable":
-                    stream, data = "output", ("unshippable", data)
-        elif stream == "error":
-            data = {"ename": data.ename, "evalue": data.evalue, "traceback": data.traceback}
+        stream, data = encode_data(record.stream, record.data, buffers)
         out.append((record.seq, stream, data, record.time))
     return out
+
+
+def encode_data(stream, data, buffers):
+    """(stream, data) of one record as plain data; an object as a payload whose buffers join ``buffers``."""
+    if stream in serialize.OBJECT_STREAMS:
+        try:
+            return stream, ("payload", wire.payload_to_control(serialize.dumps(data), buffers))
+        except serialize.SerializationError as exc:
+            stream, data = serialize.unshippable(stream, data, str(exc))
+            return ("output", ("unshippable", data)) if stream == "unshippable" else (stream, data)
+    if stream == "error" and not isinstance(data, dict):
+        return stream, {"ename": data.ename, "evalue": data.evalue, "traceback": data.traceback}
+    return stream, data
 
 
 class JobService:

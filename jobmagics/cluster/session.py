@@ -15,8 +15,7 @@ import uuid
 
 from ..agent.job import Job
 from ..agent.registry import JobRegistry
-from ..agent.states import SESSION_TRANSITIONS, JobState, SessionState
-from ..agent.callbacks import invoke_callbacks
+from ..agent.states import JobState, SessionState
 from ..agent.verbs import LocalJobs
 from ..errors import UserInputError
 from ..sessions import Session
@@ -281,16 +280,9 @@ class ClusterSession(Session):
 
     # ----- the session -------------------------------------------------------------
     def _move(self, new, reason=None):
-        with self._lock:
-            if new != self.state and new not in SESSION_TRANSITIONS[self.state]:
-                return False
-            self.state = new
-            self.availability = "Available" if new == SessionState.Opened else "None"
-            self.reason = reason
-            callbacks = list(self._state_callbacks)
-        invoke_callbacks(callbacks, self)
-        self._wake()
-        return True
+        moved = super()._move(new, reason)
+        self._wake()  # the poller sees the new state at once
+        return moved
 
     def open(self):
         return self

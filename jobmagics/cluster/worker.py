@@ -16,9 +16,8 @@ from __future__ import annotations
 import threading
 import time
 
-from ..agent import serialize, wire
 from ..agent.job import Job
-from ..agent.jobservice import work_from
+from ..agent.jobservice import encode_data, work_from
 from ..agent.states import JobState
 from ..agent.threadhost import ThreadHost
 
@@ -43,14 +42,8 @@ class _Kept:
 
     def sink(self, stream, data):
         buffers = []
-        if stream in serialize.OBJECT_STREAMS:
-            try:
-                data = ("payload", wire.payload_to_control(serialize.dumps(data), buffers))
-            except serialize.SerializationError as exc:
-                stream, data = serialize.unshippable(stream, data, str(exc))
-                if stream == "unshippable":
-                    stream, data = "output", ("unshippable", data)
-            buffers = [bytes(b) for b in buffers]
+        stream, data = encode_data(stream, data, buffers)
+        buffers = [bytes(b) for b in buffers]
         with self.lock:
             self.seq += 1
             self.records.append((self.seq, stream, data, time.time(), buffers))

@@ -163,3 +163,26 @@ def test_without_distributed_one_line_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(UserInputError, match=r'pip install "jobmagics\[dask\]"'):
         remote.new_session(cluster="tcp://127.0.0.1:8786")
+
+
+def test_a_tls_scheduler_is_reached_with_the_clusters_own_security():
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    pytest.importorskip("cryptography", reason="Security.temporary() needs cryptography")
+    api.registry()
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://",
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0", security=Security.temporary())
+    try:
+        session = remote.new_session(cluster=cluster, name="secure")
+        try:
+            assert session.computer_name.startswith("tls://")
+            job = jobmagics.start_job("print('over tls'); 1", session=session, namespace={})
+            assert job.wait(60) and job.stdout == "over tls\n"
+        finally:
+            remote.remove_session(session)
+        assert cluster.status.name == "running"  # a cluster object passed in stays its owner's
+        with pytest.raises(UserInputError, match="cannot reach the Dask scheduler"):
+            remote.new_session(cluster=cluster.scheduler_address)  # without its security settings
+    finally:
+        cluster.close()
