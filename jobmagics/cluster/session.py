@@ -109,6 +109,7 @@ class ClusterSession(Session):
         self.host = ClusterHost(self)
         self.registry = JobRegistry()  # the jobs started with --session C: their results stay here
         self.store = LocalJobs(self.registry, self._start_in_store)
+        self.registry.add_listener(self._on_registry)
         self._lock = threading.Lock()
         self._state_callbacks = []
         self._tracked = {}  # key -> _Tracked
@@ -178,6 +179,21 @@ class ClusterSession(Session):
             self._tracked[key] = tracked
         future.add_done_callback(lambda f: self._wake())
         self._wake()
+
+    def _on_registry(self, event, job):
+        """A job removed from the session's registry is forgotten here and on its worker."""
+        if event != "removed":
+            return
+        gone = {id(j) for j in [job] + list(job.child_jobs)}
+        with self._lock:
+            keys = [key for key, t in self._tracked.items() if id(t.job) in gone]
+            for key in keys:
+                del self._tracked[key]
+        if keys and self.state == SessionState.Opened:
+            try:
+                self.client.run(worker.forget, keys, on_error="return")
+            except Exception:
+                pass
 
     def _tracked_of(self, job):
         with self._lock:
