@@ -64,14 +64,15 @@ class ClusterHost:
         job._begin_stop()
         tracked = session._tracked_of(job)
         if tracked is not None:
-            if tracked.worker is None:  # not on a worker yet: it never starts
+            try:  # on its worker; where no poll told which one yet, on every worker
+                session.client.run(worker.stop, [tracked.key], on_error="return",
+                                   workers=[tracked.worker] if tracked.worker else None)
+            except Exception:
+                pass
+            if tracked.worker is None:  # a task not begun never starts
                 tracked.future.cancel()
                 job._set_state(JobState.Stopped, "stopped before it started")
                 return
-            try:
-                session.client.run(worker.stop, [tracked.key], workers=[tracked.worker])
-            except Exception:
-                pass
         session._wake()
         if not job.wait(STOP_WAIT):
             job._set_state(JobState.Stopped, "stopped; the worker did not confirm in time")
@@ -110,6 +111,9 @@ class ClusterSession(Session):
         self.registry = JobRegistry()  # the jobs started with --session C: their results stay here
         self.store = LocalJobs(self.registry, self._start_in_store)
         self.registry.add_listener(self._on_registry)
+        from .. import api
+
+        api.registry().add_listener(self._on_registry)  # jobs that came back here (--as-job, adopted)
         self._lock = threading.Lock()
         self._state_callbacks = []
         self._tracked = {}  # key -> _Tracked
@@ -395,6 +399,9 @@ class ClusterSession(Session):
         except Exception:
             pass
         self._move(SessionState.Closed)
+        from .. import api
+
+        api.registry().remove_listener(self._on_registry)
         for t in running:
             t.job._set_state_if_legal(JobState.Stopped, "its session %s was closed" % self.name)
         self._poller.join(timeout)

@@ -103,6 +103,7 @@ def test_invoke_as_job_comes_back_to_the_kernel(cluster_session, dask_cluster, c
     assert jobmagics.receive_job(job) == 7
     assert capsys.readouterr().out == "there\n"
     jobmagics.remove_job(job)
+    assert not cluster_session.jobs()  # forgotten by the session (and on its worker) too
 
 
 def test_invoke_streams_into_the_caller(cluster_session, capsys):
