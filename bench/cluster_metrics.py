@@ -19,7 +19,8 @@ import sys
 import time
 
 import jobmagics
-from jobmagics import api, remote
+from jobmagics import api
+from jobmagics.sessions import remote
 
 N = 50
 

@@ -176,7 +176,7 @@ def _session_processes(session):
 
 def run(quick: bool) -> list:
     """Rows in bench/run.py's format (ask ``skip_reason()`` first: this needs root and an sshd)."""
-    from jobmagics import remote, session_jobs
+    from jobmagics.sessions import remote, jobs as session_jobs
 
     sshd = _sshd()
     size = (32 if quick else 256) << 20

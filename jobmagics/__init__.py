@@ -11,7 +11,7 @@ from .agent.registry import JobRegistry
 from .agent.states import JobState
 from .api import get_job, receive_job, remove_job, start_job, stop_job, wait_job
 from .errors import JobError, JobmagicsError
-from .remote import (
+from .sessions.remote import (
     connect_session,
     disconnect_session,
     get_session,
@@ -20,7 +20,7 @@ from .remote import (
     receive_session,
     remove_session,
 )
-from .sessions import Session
+from .sessions.session import Session
 
 __version__ = "0.1.0"
 
@@ -34,12 +34,12 @@ __all__ = [
 
 
 def load_ipython_extension(ipython):
-    from .magics import load
+    from .ipython.magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython):
-    from .magics import unload
+    from .ipython.magics import unload
 
     unload(ipython)

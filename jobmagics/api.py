@@ -10,7 +10,7 @@ from __future__ import annotations
 import atexit
 import threading
 
-from . import capture, jobcode, shipping
+from .ship import capture, jobcode, shipping
 from .agent import rich, verbs
 from .agent.job import Job
 from .agent.registry import JobRegistry
@@ -32,7 +32,7 @@ from .hosts.process import ProcessHost
 def _widget_views():
     """The widget views (ipywidgets imported lazily by them), or None where they cannot be imported."""
     try:
-        from . import views
+        from .widgets import views
     except ImportError:
         return None
     return views
@@ -70,7 +70,6 @@ def registry() -> JobRegistry:
             _thread_host = ThreadHost()
             _process_host = ProcessHost()
             _store = verbs.LocalJobs(_registry, _start_here)
-            verbs.use_stores(_store_for)
             atexit.register(shutdown)
     return _registry
 
@@ -80,11 +79,14 @@ def _store_for(session):
     if session is None:
         registry()
         return _store
-    from . import remote, session_jobs
+    from .sessions import remote, jobs as session_jobs
 
     session = remote.sessions().resolve(session)
     own = getattr(session, "job_store", None)  # a session that keeps its jobs here (a cluster session)
     return own() if own is not None else session_jobs.SessionJobs(session)
+
+
+verbs.use_stores(_store_for)  # the verbs act on this kernel's jobs, or on a session's
 
 
 def _start_here(work, args, options):

@@ -114,7 +114,8 @@ def start_foreach(items, throttle_limit, job_type, start_child, command, name=No
 
 def start_local(host, work, args, options):
     """``start_job(..., foreach=items)`` in this kernel: each child on ``host`` (threads or processes)."""
-    from . import api, shipping
+    from . import api
+    from .ship import shipping
     from .agent.runner import Work
 
     items, limit = options.pop("foreach"), throttle_of(options.pop("throttle_limit"))

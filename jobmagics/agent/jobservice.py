@@ -115,8 +115,7 @@ class JobService:
         return _snapshots(self.store.wait(self._jobs(args), args.get("any"), args.get("timeout"))), []
 
     def stop(self, args, buffers):
-        self.store.stop(self._jobs(args))
-        return None, []
+        return _snapshots(self.store.stop(self._jobs(args))), []
 
     def remove(self, args, buffers):
         self.store.remove(self._jobs(args), args.get("force"))

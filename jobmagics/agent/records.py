@@ -13,6 +13,7 @@ import sys
 import pickle
 import struct
 import tempfile
+import weakref
 import threading
 import time
 
@@ -106,6 +107,7 @@ class RecordLog:
     def _spill(self) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="jobmagics-log-")
+            weakref.finalize(self, self._file.close)  # a log forgotten unreceived gives its disk space back
         try:
             self._file_size += _write_chunk(self._file, [r.as_tuple() for r in self._memory])
             keep = []

@@ -1,7 +1,7 @@
 """``!command`` inside a job: run by a shell, its output written to the job's stdout.
 
 The kernel rewrites ``!cmd`` to ``<SHELL_NAME>.system('cmd')`` and ``x = !cmd`` to
-``x = <SHELL_NAME>.getoutput('cmd')`` (jobmagics/jobcode.py); this is the object
+``x = <SHELL_NAME>.getoutput('cmd')`` (jobmagics/ship/jobcode.py); this is the object
 those calls reach, on any computer, IPython or not. As in IPython, ``$name`` and
 ``{expression}`` in the command are replaced by values from the job's code
 (``$$`` is a ``$``).

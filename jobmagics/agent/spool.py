@@ -14,6 +14,7 @@ import itertools
 import os
 import pickle
 import tempfile
+import weakref
 
 from .records import approximate_size, pread_exact
 
@@ -55,6 +56,7 @@ class Spool:
     def _spill(self):
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="jobmagics-spool-")
+            weakref.finalize(self, self._file.close)  # a spool forgotten unreceived gives its disk space back
         offset = self._file.seek(0, os.SEEK_END)
         try:
             # Straight into the file: a big item is written from its own memory, not copied into a blob first.

@@ -77,6 +77,7 @@ class LocalJobs:
     def stop(self, jobs):
         for job in jobs:
             job.stop()
+        return jobs
 
     def remove(self, jobs, force):
         for job in jobs:
@@ -186,8 +187,7 @@ def stop_job(*jobs, session=None):
     targets = store.find(jobs)
     if not targets:
         raise UserInputError("stop_job needs at least one job")
-    store.stop(targets)
-    return store.listing(targets)
+    return store.listing(store.stop(targets))
 
 
 def remove_job(*jobs, force=False, state=None, session=None):

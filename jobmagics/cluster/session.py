@@ -18,7 +18,7 @@ from ..agent.registry import JobRegistry
 from ..agent.states import JobState, SessionState
 from ..agent.verbs import LocalJobs
 from ..errors import UserInputError
-from ..sessions import Session
+from ..sessions.session import Session
 from . import require_distributed, worker
 
 #: Seconds between two polls of the workers while jobs run (records stream at this pace).
@@ -127,7 +127,8 @@ class ClusterSession(Session):
         return self.store
 
     def _start_in_store(self, work, args, options):
-        from .. import api, foreach, shipping
+        from .. import api, foreach
+        from ..ship import shipping
 
         if options.get("python") is not None or options.get("thread"):
             raise UserInputError("jobs in a cluster session run on its workers (no --thread, no python=)")
@@ -263,7 +264,7 @@ class ClusterSession(Session):
                 self._future_failed(tracked)
 
     def _apply(self, tracked, address, status):
-        from ..session_jobs import _record
+        from ..sessions.jobs import _record
 
         job = tracked.job
         if tracked.worker is None:

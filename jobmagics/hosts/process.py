@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from .. import processes
+from . import processes
 from ..agent.group import KILL_GRACE
 from ..agent.states import JobState
 from ..errors import AgentStartError

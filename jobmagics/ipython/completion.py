@@ -12,7 +12,8 @@ import re
 
 from IPython.core.completer import SimpleCompletion, completion_matcher
 
-from .. import api, remote
+from .. import api
+from ..sessions import remote
 from ..agent.states import JobState
 from .words import words
 
@@ -45,7 +46,7 @@ def magic_line_matcher(context):
     match = _MAGIC.match(before)
     if match is None:
         return nothing
-    from ..magics import JobMagics, MAGIC_NAMES
+    from .magics import JobMagics, MAGIC_NAMES
 
     name = match.group("name")
     if name not in MAGIC_NAMES:

@@ -192,7 +192,7 @@ class ForkServer:
 
 def _exit_reason(process):
     """How the server ended, with the last line it wrote to stderr (it writes nothing otherwise)."""
-    from .. import processes
+    from ..hosts import processes
 
     try:
         code = process.wait(5)
@@ -203,7 +203,7 @@ def _exit_reason(process):
 
 
 def _await_orphan(child):
-    from .. import processes
+    from ..hosts import processes
 
     processes.wait_ended(child.pid)
     child._exited(None)

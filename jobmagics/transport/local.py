@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from .. import processes
+from ..hosts import processes
 from ..agent.group import KILL_GRACE
 from ..errors import AgentStartError
 from . import forkserver

@@ -187,6 +187,12 @@ class LocalSocketTransport(Transport):
                 self.sock.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked on it, whatever holds the fd
             except OSError:
                 pass
+            # The socket's descriptor is released with the last of its file objects: close them all.
+            for stream in (self.reader, self.writer):
+                try:
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
             self.sock.close()
 
     def _read_exit_reason(self, timeout):

@@ -12,7 +12,8 @@ import tempfile
 
 import pytest
 
-from jobmagics import api, remote
+from jobmagics import api
+from jobmagics.sessions import remote
 
 distributed = pytest.importorskip("distributed", reason="cluster sessions need distributed: pip install 'jobmagics[dask]'")
 

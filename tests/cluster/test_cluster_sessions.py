@@ -7,7 +7,8 @@ import sys
 import pytest
 
 import jobmagics
-from jobmagics import api, remote
+from jobmagics import api
+from jobmagics.sessions import remote
 from jobmagics.errors import UserInputError
 
 pytestmark = pytest.mark.timeout(120)

@@ -6,7 +6,8 @@ import os
 import pytest
 
 import jobmagics
-from jobmagics import api, remote
+from jobmagics import api
+from jobmagics.sessions import remote
 
 HOSTS = ["thread", "process", "local-session", "ssh"]
 

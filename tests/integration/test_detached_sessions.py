@@ -10,7 +10,8 @@ import pytest
 
 from kernel_driver import Kernel
 from proc_helpers import wait_ended
-from jobmagics import api, remote
+from jobmagics import api
+from jobmagics.sessions import remote
 from jobmagics.errors import UserInputError
 from jobmagics.transport.local_socket import find_sessions, runtime_dir, status
 

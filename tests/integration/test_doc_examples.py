@@ -134,7 +134,7 @@ def setup_for(document, code):
 
 
 CLEAN_UP = '''
-from jobmagics import remote as _remote
+from jobmagics.sessions import remote as _remote
 from jobmagics.transport.local_socket import find_sessions as _find
 for _files, _info in _find():
     if _info.get("name") in %r and _files.id not in [s.files.id for s in _remote.sessions().sessions() if s.files]:

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobmagics.magics import MAGIC_NAMES, JobMagics
+from jobmagics.ipython.magics import MAGIC_NAMES, JobMagics
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(600)]
 
 RECORDER = '''
 import types
-import jobmagics.magics as _magics
+import jobmagics.ipython.magics as _magics
 from IPython.core.error import UsageError as _UsageError
 
 class _Recorder(types.ModuleType):
@@ -36,7 +36,6 @@ _recorded = []
 _actions = {"api": {"start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job"},
             "remote": {"new_session", "get_session", "disconnect_session", "connect_session",
                        "receive_session", "remove_session", "invoke"},
-            "session_jobs": {"start_job", "get_job", "receive_job", "wait_job", "stop_job", "remove_job"},
             "entered": {"enter"}}
 job = _magics.api.start_job("1", thread=True, name="real-job")
 _magics.api.wait_job(job)

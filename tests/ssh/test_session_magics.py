@@ -79,7 +79,7 @@ def test_job_magics_with_session_act_on_the_remote_registry(kernel):
     assert kernel.run("%get_job").text == "(no jobs)"  # nothing of it lives in this kernel
     assert kernel.run("%receive_job --session $s there").text == "6"
     refused = kernel.run("%receive_job --session $s nosuch")
-    assert refused.stderr.startswith("UsageError: in session Session1: no job with id or name 'nosuch'")
+    assert refused.stderr.startswith("UsageError: no job with id or name 'nosuch'")
     assert kernel.run("%remove_job --session $s there").ok
     assert kernel.run("%get_job --session $s").text == "(no jobs)"
 
@@ -154,7 +154,7 @@ def test_a_cut_link_then_a_kernel_restart_loses_nothing(kernel, sshd_server, tmp
 
 
 def test_a_normal_kernel_shutdown_ends_its_ssh_sessions(ssh_home):
-    from jobmagics import remote
+    from jobmagics.sessions import remote
 
     with Kernel(env=ssh_home.env()) as k:
         assert k.run("%load_ext jobmagics").ok

@@ -6,7 +6,8 @@ import os
 import pytest
 
 import jobmagics
-from jobmagics import JobState, remote
+from jobmagics import JobState
+from jobmagics.sessions import remote
 from jobmagics.agent.states import SessionState
 from jobmagics.errors import JobError
 from jobmagics.transport.ssh import HostKeyError, SSHError

@@ -175,7 +175,7 @@ def test_bootstrap_says_so_when_the_bundle_is_cut_short():
 
 @pytest.mark.parametrize("path", AGENT_FILES, ids=lambda p: p.name)
 def test_the_shipped_core_names_no_notebook_side_module_even_as_a_string(path):
-    # importlib.import_module("jobmagics.views") would reach the notebook side as surely as an import.
+    # importlib.import_module("jobmagics.widgets.views") would reach the notebook side as surely as an import.
     names = [node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
              if isinstance(node, ast.Constant) and isinstance(node.value, str)]
     reaching = [n for n in names if re.search(r"\bjobmagics\.(?!agent\b)[a-z_]+", n) and " " not in n.strip()]

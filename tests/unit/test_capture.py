@@ -1,6 +1,6 @@
 import pytest
 
-from jobmagics.capture import free_names, notebook_names
+from jobmagics.ship.capture import free_names, notebook_names
 from jobmagics.errors import CodeSyntaxError
 
 
@@ -43,7 +43,7 @@ def test_compound_statements_bind_in_execution_order(code, expected):
 
 
 def test_analyses_are_remembered_but_every_caller_gets_its_own_set():
-    from jobmagics import capture
+    from jobmagics.ship import capture
 
     first = free_names("alpha + beta_remembered")
     first.add("changed by a caller")
@@ -53,7 +53,7 @@ def test_analyses_are_remembered_but_every_caller_gets_its_own_set():
 
 
 def test_code_that_does_not_parse_fails_every_time_and_names_what_it_was():
-    from jobmagics import capture
+    from jobmagics.ship import capture
 
     for what in ("job code", "init code", "job code"):
         with pytest.raises(CodeSyntaxError, match="%s does not parse" % what):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
-from jobmagics.magics import MAGIC_NAMES, JobMagics
+from jobmagics.ipython.magics import MAGIC_NAMES, JobMagics
 
 DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 

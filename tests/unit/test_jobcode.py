@@ -1,7 +1,7 @@
 """IPython syntax in job code, rewritten (or refused) in the kernel before a job starts."""
 import pytest
 
-from jobmagics import jobcode
+from jobmagics.ship import jobcode
 from jobmagics.agent.shell_escape import SHELL_NAME, expand
 from jobmagics.errors import CodeSyntaxError
 
@@ -37,7 +37,7 @@ def test_commands_expand_names_and_expressions_as_ipython_does(command, expanded
 
 
 def test_notebook_variables_a_command_expands_are_captured():
-    from jobmagics import capture
+    from jobmagics.ship import capture
 
     code = jobcode.prepare("!echo $who {n + 1} $HOME {not python}")
     assert capture.notebook_names([code], {"who": "x", "n": 1, "other": 2, "HOME": "h"}) == {"who": "x", "n": 1,

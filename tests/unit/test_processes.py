@@ -8,7 +8,7 @@ import pytest
 
 from proc_helpers import assert_processes_end
 
-from jobmagics.processes import describe_returncode, end_tree, group_members, tree
+from jobmagics.hosts.processes import describe_returncode, end_tree, group_members, tree
 
 
 # ----- describe_returncode -----------------------------------------------------------------

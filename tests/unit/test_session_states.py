@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from jobmagics.agent.states import SESSION_TRANSITIONS, SessionState
-from jobmagics.sessions import Session
+from jobmagics.sessions.session import Session
 
 
 class _Unopened:

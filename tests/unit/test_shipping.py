@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from jobmagics import shipping
+from jobmagics.ship import shipping
 from jobmagics.agent import serialize, wire
 from jobmagics.errors import ShipError, UserInputError
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ast
 
-from .agent.shell_escape import SHELL_NAME
-from .errors import CodeSyntaxError
+from ..agent.shell_escape import SHELL_NAME
+from ..errors import CodeSyntaxError
 
 #: What IPython's transformer writes for ``!cmd`` and ``x = !cmd``, and what the job calls instead.
 _ESCAPES = {"get_ipython().system(": SHELL_NAME + ".system(",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from .agent.states import JobState
-from .shipping import ShippedWork
+from ..agent.states import JobState
+from ..ship.shipping import ShippedWork
 
 DEFAULT_THROTTLE = 32
 

@@ -12,12 +12,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
 
-from . import api, entered, remote
-from .agent import context, rich
-from .agent.job import Job
-from .agent.table import JobInfo
-from .errors import CodeSyntaxError, JobError, JobmagicsError, UserInputError
-from .ipython import completion, magic_line
+from .. import api
+from . import entered
+from ..sessions import remote
+from ..agent import context, rich
+from ..agent.job import Job
+from ..agent.table import JobInfo
+from ..errors import CodeSyntaxError, JobError, JobmagicsError, UserInputError
+from . import completion, magic_line
 
 
 @contextlib.contextmanager

@@ -14,10 +14,10 @@ import threading
 import ipywidgets as widgets
 
 from . import comm_routing
-from .agent.delivery import collapse
-from .agent.states import JobState
-from .agent.table import html_table, text_table
-from .view_updater import updater
+from ..agent.delivery import collapse
+from ..agent.states import JobState
+from ..agent.table import html_table, text_table
+from .updater import updater
 
 STATE_COLOURS = {
     JobState.NotStarted: "#757575", JobState.Running: "#1565c0", JobState.Completed: "#2e7d32",
@@ -250,7 +250,7 @@ class SessionView(widgets.HBox):
                snap["state"], reason, len(jobs), running))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .session_table import html_table, text_table
+        from ..sessions.table import html_table, text_table
 
         bundle = super()._repr_mimebundle_(include=include, exclude=exclude) or {}
         bundle["text/plain"] = text_table([self.session])

@@ -12,13 +12,13 @@ import itertools
 import threading
 import time
 
-from .agent import wire
-from .agent.names import is_pattern, matching, suggestion
-from .agent.callbacks import invoke_callbacks
-from .agent.states import SESSION_TRANSITIONS, JobState, SessionState
-from .errors import AgentStartError, JobmagicsError, SessionNotFoundError, UserInputError
-from .hosts.agent import AgentLink
-from .hosts.session import SessionHost
+from ..agent import wire
+from ..agent.names import is_pattern, matching, suggestion
+from ..agent.callbacks import invoke_callbacks
+from ..agent.states import SESSION_TRANSITIONS, JobState, SessionState
+from ..errors import AgentStartError, JobmagicsError, SessionNotFoundError, UserInputError
+from ..hosts.agent import AgentLink
+from ..hosts.session import SessionHost
 
 
 class Session:
@@ -154,7 +154,7 @@ class Session:
         return list(self.link.jobs.values())
 
     def _process_ended(self):
-        from .transport.local_socket import process_ended
+        from ..transport.local_socket import process_ended
 
         return process_ended((self.hello or {}).get("pid"))
 
@@ -186,17 +186,17 @@ class Session:
         return "<Session %d %r %s %s>" % (self.id, self.name, self.computer_name, self.state)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .agent.rich import live_views
+        from ..agent.rich import live_views
 
         views = live_views()
         return None if views is None else views.SessionView(self)._repr_mimebundle_(include, exclude)
 
     def _repr_pretty_(self, p, cycle):
-        from .session_table import text_table
+        from .table import text_table
         p.text(text_table([self]))
 
     def _repr_html_(self):
-        from .session_table import html_table
+        from .table import html_table
         return html_table([self])
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .agent import serialize, wire
-from .errors import ShipError
+from ..agent import serialize, wire
+from ..errors import ShipError
 
 
 def _type_name(value):

@@ -4,15 +4,16 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 
-from . import api, jobcode, shipping
-from .agent.delivery import collapse
-from .agent.job import Job
-from .agent.states import JobState, SessionState
-from .errors import UserInputError
+from .. import api
+from ..ship import jobcode, shipping
+from ..agent.delivery import collapse
+from ..agent.job import Job
+from ..agent.states import JobState, SessionState
+from ..errors import UserInputError
 from .fanout import DEFAULT_THROTTLE, FanOut
-from .agent.table import JobList
-from .session_table import SessionList
-from .sessions import Session, SessionRegistry, close_all, password_prompt
+from ..agent.table import JobList
+from .table import SessionList
+from .session import Session, SessionRegistry, close_all, password_prompt
 
 _lock = threading.Lock()
 _sessions = None
@@ -42,7 +43,7 @@ def _ssh_options(user=None, port=None, identity=None, python=None, accept_new_ho
 
 def _open(computer, name=None, idle_timeout=None, **options):
     """A session on ``computer``: a detached agent there, reached through a relay over SSH."""
-    from .transport.ssh import SSHRelayTransport  # paramiko is imported when a session is opened
+    from ..transport.ssh import SSHRelayTransport  # paramiko is imported when a session is opened
 
     api.shutdown_first()
     reg = sessions()
@@ -126,9 +127,9 @@ def _attach(connection, name, transport):
 
 
 def _new_local_session(name=None, python=None, idle_timeout=None):
-    from .transport.local_socket import start_detached
+    from ..transport.local_socket import start_detached
 
-    from .transport.local_socket import LocalSocketTransport
+    from ..transport.local_socket import LocalSocketTransport
 
     files = start_detached(name or "", idle_timeout or DEFAULT_IDLE_TIMEOUT, python=python)
     session, _ = _attach(LocalSocketTransport(files), name or "Local-" + files.id[:6], "Local")
@@ -153,7 +154,7 @@ def new_session(computer=None, local=False, name=None, user=None, port=None, ide
     if cluster is not None:
         if computer or local:
             raise UserInputError("--cluster cannot be used with --computer or --local")
-        from .cluster.session import open_session
+        from ..cluster.session import open_session
 
         api.shutdown_first()
         reg = sessions()
@@ -201,11 +202,11 @@ def get_session(*refs, local=False, computer=None, cluster=None, **ssh_options):
     found = reg.resolve_all(refs) if refs else reg.sessions()
     mine = {s.files.id for s in reg.sessions() if s.files is not None}
     if local:
-        from .transport.local_socket import find_sessions
+        from ..transport.local_socket import find_sessions
 
         found += [DetachedSessionInfo(files, info) for files, info in find_sessions() if files.id not in mine]
     for host in _as_list(computer):
-        from .transport.ssh import RemoteFiles, list_sessions
+        from ..transport.ssh import RemoteFiles, list_sessions
 
         for info in list_sessions(host, **_ssh_options(**ssh_options)):
             if info["id"] in mine:
@@ -215,7 +216,7 @@ def get_session(*refs, local=False, computer=None, cluster=None, **ssh_options):
             _discovered[name] = (host, files, ssh_options)
             found.append(RemoteSessionInfo(host, name, info))
     if cluster is not None:
-        from .cluster.session import find_sessions
+        from ..cluster.session import find_sessions
 
         found += find_sessions(cluster, {getattr(s, "token", None) for s in reg.sessions()})
     return SessionList(found)
@@ -247,7 +248,7 @@ class DetachedSessionInfo:
     reason = None
 
     def __init__(self, files, info):
-        from .transport.local_socket import status
+        from ..transport.local_socket import status
 
         self.files = files
         self.id = files.id[:6]
@@ -267,7 +268,7 @@ class DetachedSessionInfo:
 
 
 def _find_detached(ref):
-    from .transport.local_socket import find_sessions
+    from ..transport.local_socket import find_sessions
 
     text = str(ref)
     for files, info in find_sessions():
@@ -295,14 +296,14 @@ def connect_session(ref):
         session = None
     if session is not None:
         return session.reconnect()
-    from .cluster.session import attach
+    from ..cluster.session import attach
 
     attached = attach(ref, reg.next_id())
     if attached is not None:
         session, adopted = attached
         reg.add(session)
     elif str(ref) in _discovered:
-        from .transport.ssh import SSHRelayTransport
+        from ..transport.ssh import SSHRelayTransport
 
         host, files, options = _discovered.pop(str(ref))
         session, adopted = _attach(SSHRelayTransport(host, files=files, **_ssh_options(**options)), str(ref), "SSH")
@@ -311,7 +312,7 @@ def connect_session(ref):
         if found is None:
             raise UserInputError("no session with id or name %r (here, detached on this machine, or found "
                                  "with get_session --computer)" % str(ref))
-        from .transport.local_socket import LocalSocketTransport
+        from ..transport.local_socket import LocalSocketTransport
 
         files, info = found
         session, adopted = _attach(LocalSocketTransport(files), info.get("name") or "Local-" + files.id[:6], "Local")

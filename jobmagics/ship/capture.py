@@ -13,8 +13,8 @@ import builtins
 import functools
 import symtable
 
-from .agent.shell_escape import SHELL_NAME, names_in
-from .errors import CodeSyntaxError
+from ..agent.shell_escape import SHELL_NAME, names_in
+from ..errors import CodeSyntaxError
 
 def parse(code, what="job code"):
     """Parse ``code`` or raise CodeSyntaxError with a one-line message."""

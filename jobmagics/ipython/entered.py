@@ -14,10 +14,11 @@ import re
 
 from IPython.core.error import UsageError
 
-from . import api, shipping
-from .agent.delivery import collapse
-from .agent.job import Job
-from .ipython import magic_line
+from .. import api
+from ..ship import shipping
+from ..agent.delivery import collapse
+from ..agent.job import Job
+from . import magic_line
 
 _entered = {"session": None}
 
@@ -49,7 +50,7 @@ def transform(lines):
     first = cell.lstrip().split("\n", 1)[0]
     if session is None or first.startswith(("%exit_session", "%enter_session")) or not cell.strip():
         return lines
-    return ["__import__('jobmagics.entered').entered.run_cell(%r)\n" % cell]
+    return ["__import__('jobmagics.ipython.entered').ipython.entered.run_cell(%r)\n" % cell]
 
 
 def _refs(words):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime
 
-from . import api
-from .agent import serialize, wire
-from .agent.delivery import deliver
-from .agent.errors import JobError, UserInputError
-from .agent.records import Record
-from .agent.table import JobInfo, JobList
-from .errors import LinkEndedError, RemoteCallError
+from .. import api
+from ..agent import serialize, wire
+from ..agent.delivery import deliver
+from ..agent.errors import JobError, UserInputError
+from ..agent.records import Record
+from ..agent.table import JobInfo, JobList
+from ..errors import LinkEndedError, RemoteCallError
 
 #: Seconds a call may take beyond the time it asks the agent to wait.
 CALL_TIMEOUT = 60.0
@@ -27,9 +27,6 @@ class RemoteJobInfo(JobInfo):
     def __init__(self, data, session):
         super().__init__(dict(data, begin_time=_time(data.get("begin_time")), end_time=_time(data.get("end_time"))))
         self.session = session
-
-    def __repr__(self):
-        return "<%s %s %r %s in session %s>" % (self.job_type, self.id, self.name, self.state, self.session.name)
 
 
 def _time(text):
@@ -96,7 +93,7 @@ class SessionJobs:
         return self._infos(self._call("wait", wait=timeout, ids=self._ids(jobs), any=any_, timeout=timeout)[0])
 
     def stop(self, jobs):
-        self._call("stop", ids=self._ids(jobs))
+        return self._infos(self._call("stop", ids=self._ids(jobs))[0])
 
     def remove(self, jobs, force):
         self._call("remove", ids=self._ids(jobs), force=force)

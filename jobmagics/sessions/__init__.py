@@ -1,0 +1,1 @@
+"""Sessions: persistent connections to agents that host jobs, and their API."""
