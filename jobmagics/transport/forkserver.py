@@ -169,6 +169,8 @@ class ForkServer:
 
     def _server_ended(self):
         reason = _exit_reason(self.process)
+        self.process.stderr.close()  # read for the reason; a replaced server leaves nothing open
+        self._control.close()
         with self._lock:
             self.alive = False
             self.end_reason = reason
