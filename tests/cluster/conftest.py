@@ -1,6 +1,6 @@
 """A real Dask cluster on loopback: ``dask scheduler`` and two ``dask worker`` processes (one thread each).
 
-Started once for the test session and ended with it; the tests skip (with the
+Started once per test module and ended with it (it does not idle through the rest of the suite); the tests skip (with the
 reason) where ``distributed`` is not installed.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ class DaskCluster:
             log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_cluster():
     cluster = DaskCluster()
     try:
