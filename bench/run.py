@@ -7,7 +7,8 @@ warm-up, and reports medians and their ratio. Times are never asserted: this
 is a measurement, kept in docs/performance.md with the machine it ran on.
 Three groups: ``local`` (here), ``ssh`` (bench/ssh_metrics.py: sessions to an
 OpenSSH server on loopback, skipped with the reason when there is none) and
-``kernel`` (bench/kernel_metrics.py: a real IPython kernel).
+``kernel`` (bench/kernel_metrics.py: a real IPython kernel) and ``cluster``
+(bench/cluster_metrics.py: a local Dask cluster, and ``--foreach`` here).
 """
 from __future__ import annotations
 
@@ -209,11 +210,19 @@ def _kernel_rows(quick):
     return kernel_metrics.run(quick)
 
 
+def _cluster_rows(quick):
+    if importlib.util.find_spec("distributed") is None:
+        raise _Skipped('no Dask distributed here: pip install "jobmagics[dask]"')
+    import cluster_metrics
+
+    return cluster_metrics.run(quick)
+
+
 class _Skipped(Exception):
     """A group of metrics that cannot run on this machine; the message says why."""
 
 
-GROUPS = {"local": local_rows, "ssh": _ssh_rows, "kernel": _kernel_rows}
+GROUPS = {"local": local_rows, "ssh": _ssh_rows, "kernel": _kernel_rows, "cluster": _cluster_rows}
 
 
 def _seconds(value):
@@ -262,7 +271,7 @@ def main(argv=None):
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         parser.error("unknown group %s: use %s" % (", ".join(unknown), ", ".join(GROUPS)))
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # ssh_metrics, kernel_metrics
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # ssh_metrics, kernel_metrics, cluster_metrics
     rows, skipped, seconds = [], {}, {}
     for group in groups:
         start = time.perf_counter()

@@ -45,6 +45,9 @@ EXAMPLES = {
         ("Send no notebook variables at all; `--` ends the flags when the code itself starts with `-`.",
          "%start_job --no-capture import os; os.cpu_count()\n"
          "%start_job -- -1 * 2"),
+        ("One child job per item (`ForEach-Object -Parallel -AsJob`): the item is `_` in the code, at most "
+         "4 children run at once; receiving the parent gives their outputs in item order.",
+         "%start_job --foreach data --throttle-limit 4 --name squares _ * _"),
     ],
     "get_job": [
         ("Every job of this kernel, as a table.", "%get_job"),
@@ -93,6 +96,9 @@ EXAMPLES = {
          "%new_session --computer web1 web2 --user deploy --python /usr/bin/python3 --name web"),
         ("A computer you have never connected to: accept its host key once (a changed key is always refused).",
          "%new_session --computer newbox --accept-new-host-key"),
+        ("A session on a Dask cluster (`jobmagics[dask]`): its scheduler's address or scheduler file, or "
+         "`local` for a LocalCluster the session owns ([cluster sessions](../cluster.md)).",
+         "c = %new_session --cluster local --name dask\n%start_job --session dask --foreach data _ ** 2"),
     ],
     "get_session": [
         ("This kernel's sessions as a table.", "%get_session"),

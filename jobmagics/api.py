@@ -81,7 +81,9 @@ def _store_for(session):
         return _store
     from .sessions import remote, jobs as session_jobs
 
-    return session_jobs.SessionJobs(remote.sessions().resolve(session))
+    session = remote.sessions().resolve(session)
+    own = getattr(session, "job_store", None)  # a session that keeps its jobs here (a cluster session)
+    return own() if own is not None else session_jobs.SessionJobs(session)
 
 
 verbs.use_stores(_store_for)  # the verbs act on this kernel's jobs, or on a session's
@@ -91,6 +93,10 @@ def _start_here(work, args, options):
     """Start a job of this kernel: a thread job, or a process job (with ``python``, that interpreter)."""
     python = options.pop("python")
     host = _thread_host if options.pop("thread") else (_process_host if python is None else ProcessHost(python))
+    if "foreach" in options:
+        from . import foreach
+
+        return foreach.start_local(host, work, args, options)
     return start_on(host, work, *args, **options)
 
 

@@ -46,18 +46,22 @@ def encode_records(records, buffers):
     """Records as plain data; output objects as payloads whose buffers join ``buffers``."""
     out = []
     for record in records:
-        stream, data = record.stream, record.data
-        if stream in serialize.OBJECT_STREAMS:
-            try:
-                data = ("payload", wire.payload_to_control(serialize.dumps(data), buffers))
-            except serialize.SerializationError as exc:
-                stream, data = serialize.unshippable(stream, data, str(exc))
-                if stream == "unshippable":
-                    stream, data = "output", ("unshippable", data)
-        elif stream == "error":
-            data = {"ename": data.ename, "evalue": data.evalue, "traceback": data.traceback}
+        stream, data = encode_data(record.stream, record.data, buffers)
         out.append((record.seq, stream, data, record.time))
     return out
+
+
+def encode_data(stream, data, buffers):
+    """(stream, data) of one record as plain data; an object as a payload whose buffers join ``buffers``."""
+    if stream in serialize.OBJECT_STREAMS:
+        try:
+            return stream, ("payload", wire.payload_to_control(serialize.dumps(data), buffers))
+        except serialize.SerializationError as exc:
+            stream, data = serialize.unshippable(stream, data, str(exc))
+            return ("output", ("unshippable", data)) if stream == "unshippable" else (stream, data)
+    if stream == "error" and not isinstance(data, dict):
+        return stream, {"ename": data.ename, "evalue": data.evalue, "traceback": data.traceback}
+    return stream, data
 
 
 class JobService:
@@ -78,6 +82,8 @@ class JobService:
         """A job of this agent: a thread job, seeing a copy of the caller's variables (``using`` names them)."""
         if options.get("python") is not None:
             raise UserInputError("python= starts a process job from the notebook; a job started here is a thread job")
+        if options.get("foreach") is not None:
+            raise UserInputError("--foreach starts its children from the notebook (or on a cluster session), not here")
         if isinstance(work, Work):  # the kernel's request, its variables already loaded
             command = options.get("command") or ""
         elif callable(work):

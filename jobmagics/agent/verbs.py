@@ -92,7 +92,7 @@ class LocalJobs:
 
 # ----- the verbs ---------------------------------------------------------------------
 def start_job(work, *args, name=None, thread=False, init=None, using=None, capture_names=True, namespace=None,
-              hidden=None, kwargs=None, python=None, export=None, session=None):
+              hidden=None, kwargs=None, python=None, export=None, session=None, foreach=None, throttle_limit=None):
     """Start ``work`` (code as a string, or a callable called with ``args``) and return its Job.
 
     Code reads the variables of ``namespace`` (default: the caller's globals)
@@ -102,6 +102,8 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
     (``job.exports``, and ``receive_job(..., export_into=namespace)``).
     ``python`` runs a process job with another interpreter (a path, or [path, flags...]).
     ``session`` starts it in a session's own registry, where its results stay.
+    ``foreach`` (a collection) starts one parent job with a child per item (the item is ``_`` in
+    code, the first argument of a callable), at most ``throttle_limit`` running at once.
     """
     if not callable(work) and not isinstance(work, str):
         raise UserInputError("start_job needs code (a string) or a callable, not %s" % type(work).__name__)
@@ -112,6 +114,10 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
         namespace = sys._getframe(1).f_globals
     options = dict(name=name, thread=thread, init=init, using=using, capture_names=capture_names,
                    namespace=namespace, hidden=hidden, kwargs=dict(kwargs or {}), python=python, export=export)
+    if foreach is not None:
+        options.update(foreach=foreach_items(foreach), throttle_limit=throttle_limit)
+    elif throttle_limit is not None:
+        raise UserInputError("--throttle-limit goes with --foreach")
     return store_for(session).start(work, args, options)
 
 
@@ -199,6 +205,19 @@ def remove_job(*jobs, force=False, state=None, session=None):
         raise JobStateError("job %s is %s: stop it first or use --force" % (running[0].name, running[0].state))
     store.remove(targets, force)
     return store.listing(targets)
+
+
+def foreach_items(foreach):
+    """The items of ``foreach`` as a list; a mistake is a one-line error."""
+    if isinstance(foreach, (str, bytes)):
+        raise UserInputError("--foreach takes a collection of items (a list, a range, ...), not a string")
+    try:
+        items = list(foreach)
+    except TypeError:
+        raise UserInputError("--foreach takes a collection of items, not %s" % type(foreach).__name__) from None
+    if not items:
+        raise UserInputError("--foreach has no items")
+    return items
 
 
 # ----- delivering ------------------------------------------------------------------

@@ -136,6 +136,15 @@ class JobMagics(Magics):
                 raise UsageError("%s is not a job" % _short(value))
         return refs
 
+    def _items(self, value):
+        """The items of --foreach: a notebook expression (its text), or the object a $variable held."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return eval(value, self.shell.user_ns)  # noqa: S307 - the user's own expression, as in a cell
+        except Exception as exc:
+            raise UserInputError("--foreach %s: %s: %s" % (value, type(exc).__name__, exc)) from None
+
     def _session(self, ref):
         """The session a --session flag or S argument names (an id, a name, a pattern or a Session)."""
         return remote.sessions().resolve(ref)
@@ -152,6 +161,11 @@ class JobMagics(Magics):
     @argument("--export", nargs="+", metavar="V",
               help="hand these variables back when the job ends: %%receive_job sets them in the notebook "
                    "(words or a comma list)")
+    @argument("--foreach", metavar="ITEMS",
+              help="one child job per item of ITEMS (a notebook expression, e.g. items or 'range(8)'); "
+                   "the item is _ in the code")
+    @argument("--throttle-limit", type=int, metavar="N",
+              help="with --foreach: at most N children at once (default: the CPUs here, or a cluster's threads)")
     @session_argument
     @argument("code", nargs="*", help="the code to run (the rest of the line, or the cell for %%%%start_job)")
     @line_cell_magic
@@ -166,6 +180,8 @@ class JobMagics(Magics):
         parsed = self._code(self.start_job, line, cell)
         args, code = parsed.args, parsed.code
         with user_errors(parsed):
+            if args.foreach is not None:
+                args.foreach = self._items(args.foreach)
             return api.start_job(code, namespace=self.shell.user_ns, hidden=self.shell.user_ns_hidden,
                                  **verb_options(args))
 
@@ -263,6 +279,9 @@ class JobMagics(Magics):
               help="a detached session on this machine: it outlives this kernel once disconnected")
     @argument("--idle-timeout", type=float, metavar="SEC",
               help="with --local: end it (and its jobs) after SEC seconds with no kernel connected (default 7200)")
+    @argument("--cluster", metavar="ADDRESS",
+              help="a session on a Dask cluster: its scheduler (tcp://host:8786 or a scheduler file), or local "
+                   "(a LocalCluster the session owns); needs jobmagics[dask]")
     @argument("--name", "-n", help="the session's name (default Session<id>; with several computers, NAME-1, NAME-2, ...)")
     @connection_arguments
     @line_magic
@@ -275,7 +294,7 @@ class JobMagics(Magics):
         args = self._line(self.new_session, line).args
         with user_errors():
             return remote.new_session(args.computer, local=args.local, idle_timeout=args.idle_timeout,
-                                      name=args.name, **connection_options(args))
+                                      name=args.name, cluster=args.cluster, **connection_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -284,6 +303,7 @@ class JobMagics(Magics):
     @argument("--local", action="store_true", help="also the detached sessions of this user on this machine")
     @argument("--computer", "-c", nargs="+", metavar="HOST",
               help="also this user's sessions on these computers that no kernel here is connected to")
+    @argument("--cluster", metavar="ADDRESS", help="also the cluster sessions left disconnected on this Dask cluster")
     @connection_arguments
     @line_magic
     def get_session(self, line):
@@ -297,7 +317,7 @@ class JobMagics(Magics):
         args = self._line(self.get_session, line).args
         with user_errors():
             return remote.get_session(*args.sessions, local=args.local, computer=args.computer,
-                                      **connection_options(args))
+                                      cluster=args.cluster, **connection_options(args))
 
     @no_var_expand
     @magic_arguments()
@@ -396,6 +416,9 @@ class JobMagics(Magics):
         args = self._line(self.enter_session, line).args
         with user_errors():
             session = self._session(args.session)
+        if session.transport == "Cluster":
+            raise UsageError("%s is a cluster session: it runs jobs, not cells (%%start_job --session %s, "
+                             "%%invoke --session %s)" % (session.name, session.name, session.name))
         entered.enter(self.shell, session)
         print("entered %s on %s: cells now run there; %%exit_session to come back" % (
             session.name, session.computer_name))

@@ -66,6 +66,8 @@ class SessionJobs:
         return None if jobs is None else [job.id for job in jobs]
 
     def start(self, work, args, options):
+        if options.get("foreach") is not None:
+            raise UserInputError("--foreach with --session needs a cluster session (or run it in this kernel)")
         prepared = api.prepare(work, args, options["init"], options["using"], options["capture_names"],
                                options["namespace"], options["hidden"], options["kwargs"], options["export"])
         request, buffers, shipped = api.shipped_request(prepared, args, options["name"])

@@ -147,17 +147,28 @@ def _new_local_session(name=None, python=None, idle_timeout=None):
 
 
 def new_session(computer=None, local=False, name=None, user=None, port=None, identity=None, python=None,
-                accept_new_host_key=False, idle_timeout=None):
+                accept_new_host_key=False, idle_timeout=None, cluster=None):
     """Open one session per computer (in parallel); a Session, or a list for several computers.
 
     ``local`` starts a detached session on this machine instead: a process of
     its own that outlives this kernel when disconnected (``idle_timeout``
-    seconds, default 2 hours, once no kernel is connected). If any computer
+    seconds, default 2 hours, once no kernel is connected). ``cluster`` opens a
+    session on a Dask cluster: a scheduler address or file, "local" (a
+    LocalCluster the session owns), a ``distributed.Client`` or a cluster
+    object (docs/cluster.md). If any computer
     cannot be reached, the sessions already opened are closed again and the
     error says which computer and why: nothing changes.
     """
     if idle_timeout is not None and idle_timeout <= 0:
         raise UserInputError("--idle-timeout must be a positive number of seconds")
+    if cluster is not None:
+        if computer or local:
+            raise UserInputError("--cluster cannot be used with --computer or --local")
+        from ..cluster.session import open_session
+
+        api.shutdown_first()
+        reg = sessions()
+        return reg.add(open_session(cluster, reg.next_id(), name=name))
     if local:
         if computer:
             raise UserInputError("--local and --computer cannot be used together")
@@ -187,12 +198,13 @@ def new_session(computer=None, local=False, name=None, user=None, port=None, ide
 _discovered = {}  # name -> (computer, files, ssh options) of sessions found by get_session(computer=...)
 
 
-def get_session(*refs, local=False, computer=None, **ssh_options):
+def get_session(*refs, local=False, computer=None, cluster=None, **ssh_options):
     """The sessions named (default: all of this kernel's).
 
     ``local`` adds this user's detached sessions on this machine; ``computer``
     adds this user's sessions on that computer that no kernel here is
-    connected to. Those show as Disconnected, Available or Busy.
+    connected to. Those show as Disconnected, Available or Busy. ``cluster``
+    (a scheduler address) adds the cluster sessions left disconnected there.
     """
     if not computer and any(ssh_options.values()):
         raise UserInputError("--user, --port, --identity, --python and --accept-new-host-key go with --computer")
@@ -213,6 +225,10 @@ def get_session(*refs, local=False, computer=None, **ssh_options):
             name = info.get("name") or "Session-" + info["id"][:6]
             _discovered[name] = (host, files, ssh_options)
             found.append(RemoteSessionInfo(host, name, info))
+    if cluster is not None:
+        from ..cluster.session import find_sessions
+
+        found += find_sessions(cluster, {getattr(s, "token", None) for s in reg.sessions()})
     return SessionList(found)
 
 
@@ -290,7 +306,13 @@ def connect_session(ref):
         session = None
     if session is not None:
         return session.reconnect()
-    if str(ref) in _discovered:
+    from ..cluster.session import attach
+
+    attached = attach(ref, reg.next_id())
+    if attached is not None:
+        session, adopted = attached
+        reg.add(session)
+    elif str(ref) in _discovered:
         from ..transport.ssh import SSHRelayTransport
 
         host, files, options = _discovered.pop(str(ref))

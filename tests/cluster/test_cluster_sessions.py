@@ -1,0 +1,204 @@
+"""Cluster sessions on a real Dask cluster (spec section 5, "Beyond one machine")."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import jobmagics
+from jobmagics import api
+from jobmagics.sessions import remote
+from jobmagics.errors import UserInputError
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def wait_for(job, condition, timeout=30):
+    """Block on the job's activity until ``condition(job)`` holds."""
+    while not condition(job):
+        seen = job.activity
+        if condition(job):
+            break
+        assert job.wait_for_activity(seen, timeout), "no news from %r" % job
+    return job
+
+
+def test_a_session_lists_as_cluster_and_its_jobs_stream_every_record_once(cluster_session, dask_cluster, capsys):
+    s = cluster_session
+    assert s.transport == "Cluster" and s.computer_name == dask_cluster.address
+    assert s in remote.get_session()
+    job = jobmagics.start_job("import warnings, sys\nprint('out', 1)\nprint('err', file=sys.stderr)\n"
+                              "warnings.warn('careful')\n6 * 7", session=s, namespace={})
+    assert job.job_type == "RemoteJob"
+    assert jobmagics.wait_job(job, session=s) == [job]
+    assert job.state == "Completed"
+    assert job.location in dask_cluster.worker_addresses  # a job's location is its worker
+    assert jobmagics.receive_job(job, session=s, keep=True) == 42
+    kept = capsys.readouterr()
+    assert kept.out == "out 1\n" and "err\n" in kept.err and "careful" in kept.err
+    assert jobmagics.receive_job(job, session=s) == 42  # --keep kept it
+    again = capsys.readouterr()
+    assert again.out == "out 1\n"
+    assert jobmagics.receive_job(job, session=s) is None  # received once
+    assert capsys.readouterr().out == ""
+    assert job not in jobmagics.get_job()  # its results stay in the session
+    assert list(jobmagics.get_job(session=s)) == [job]
+
+
+def test_records_stream_while_the_job_runs(cluster_session, tmp_path):
+    gate = tmp_path / "gate"
+    job = jobmagics.start_job("import os, time\nprint('first')\nwhile not os.path.exists(%r):\n"
+                              "    time.sleep(0.01)\nprint('second')" % str(gate), session=cluster_session,
+                              namespace={})
+    wait_for(job, lambda j: "first" in j.stdout)
+    assert job.state == "Running"
+    gate.write_text("go")
+    assert job.wait(30) and job.stdout == "first\nsecond\n"
+
+
+def test_errors_fail_the_job_with_their_traceback(cluster_session):
+    job = jobmagics.start_job("def f():\n    1 / 0\nf()", session=cluster_session, namespace={})
+    assert job.wait(30)
+    assert job.state == "Failed" and "ZeroDivisionError" in job.reason
+    (error,) = job.error
+    assert error.ename == "ZeroDivisionError" and "f()" in error.traceback
+
+
+def test_variables_and_a_callable_travel(cluster_session):
+    job = jobmagics.start_job("base + 1", session=cluster_session, namespace={"base": 10})
+    call = jobmagics.start_job(pow, 2, 5, session=cluster_session)
+    assert job.wait(30) and call.wait(30)
+    assert jobmagics.receive_job(job, call, session=cluster_session) == [11, 32]
+
+
+def test_foreach_spreads_over_both_workers(cluster_session, dask_cluster, tmp_path):
+    gate = tmp_path / "gate"
+    parent = jobmagics.start_job("import os, time\nwhile not os.path.exists(%r):\n    time.sleep(0.01)\n_ * 10"
+                                 % str(gate), foreach=[1, 2, 3, 4], session=cluster_session, namespace={})
+    first, second = parent.child_jobs[:2]
+    wait_for(first, lambda j: j.state == "Running")
+    wait_for(second, lambda j: j.state == "Running")  # the default throttle: the cluster's two threads
+    assert [c.state for c in parent.child_jobs[2:]] == ["NotStarted", "NotStarted"]
+    assert sorted([first.location, second.location]) == dask_cluster.worker_addresses
+    gate.write_text("go")
+    assert parent.wait(60) and parent.state == "Completed"
+    assert jobmagics.receive_job(parent, session=cluster_session) == [10, 20, 30, 40]
+
+
+def test_a_pure_python_loop_is_really_stopped_and_the_worker_carries_on(cluster_session):
+    loop = jobmagics.start_job("n = 0\nwhile True:\n    n += 1", session=cluster_session, namespace={})
+    wait_for(loop, lambda j: j.state == "Running")
+    jobmagics.stop_job(loop, session=cluster_session)
+    assert loop.state == "Stopped"
+    after = [jobmagics.start_job("'still here'", session=cluster_session, namespace={}) for _ in range(2)]
+    assert all(job.wait(30) for job in after)  # both workers took work again
+    assert jobmagics.receive_job(*after, session=cluster_session) == ["still here"] * 2
+
+
+def test_invoke_as_job_comes_back_to_the_kernel(cluster_session, dask_cluster, capsys):
+    job = remote.invoke("print('there')\n7", session=cluster_session, as_job=True, namespace={})
+    assert job in jobmagics.get_job()
+    assert job.wait(30) and job.state == "Completed"
+    assert job.child_jobs[0].location in dask_cluster.worker_addresses
+    assert jobmagics.receive_job(job) == 7
+    assert capsys.readouterr().out == "there\n"
+    jobmagics.remove_job(job)
+    assert not cluster_session.jobs()  # forgotten by the session (and on its worker) too
+
+
+def test_invoke_streams_into_the_caller(cluster_session, capsys):
+    assert remote.invoke("print('streamed')\n'value'", session=cluster_session, namespace={}) == "value"
+    assert "streamed" in capsys.readouterr().out
+
+
+def test_a_killed_worker_fails_its_job_naming_the_worker(one_worker_cluster):
+    api.registry()
+    session = remote.new_session(cluster=one_worker_cluster.address)
+    try:
+        job = jobmagics.start_job("import time\nprint('begun')\nwhile True:\n    time.sleep(0.01)",
+                                  session=session, namespace={})
+        wait_for(job, lambda j: "begun" in j.stdout)
+        worker = job.location
+        one_worker_cluster.workers[0].kill()
+        assert job.wait(60)
+        assert job.state == "Failed" and worker in job.reason
+    finally:
+        remote.remove_session(session)
+
+
+def test_removing_the_session_stops_its_jobs(dask_cluster):
+    api.registry()
+    session = remote.new_session(cluster=dask_cluster.address)
+    job = jobmagics.start_job("while True:\n    pass", session=session, namespace={})
+    wait_for(job, lambda j: j.state == "Running")
+    remote.remove_session(session)
+    assert session.state == "Closed" and job.state == "Stopped"
+
+
+def test_a_session_on_a_local_cluster_it_owns():
+    api.registry()
+    session = remote.new_session(cluster="local", name="mine")
+    try:
+        cluster = session.cluster
+        job = jobmagics.start_job("print('local'); 3", session=session, namespace={})
+        assert job.wait(60) and jobmagics.receive_job(job, session=session) == 3
+    finally:
+        remote.remove_session(session)
+    assert cluster.status.name == "closed"
+
+
+@pytest.mark.parametrize("target, message", [
+    ("tcp://127.0.0.1:9", "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    ("", "--cluster needs a scheduler address"),
+    (5, "--cluster takes a scheduler address"),
+])
+def test_bad_clusters_are_one_line_and_open_nothing(target, message):
+    before = list(remote.get_session())
+    with pytest.raises(UserInputError, match=message) as info:
+        remote.new_session(cluster=target)
+    assert "\n" not in str(info.value)
+    assert list(remote.get_session()) == before
+
+
+def test_without_distributed_one_line_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(UserInputError, match=r'pip install "jobmagics\[dask\]"'):
+        remote.new_session(cluster="tcp://127.0.0.1:8786")
+
+
+def test_a_tls_scheduler_is_reached_with_the_clusters_own_security():
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    pytest.importorskip("cryptography", reason="Security.temporary() needs cryptography")
+    api.registry()
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://",
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0", security=Security.temporary())
+    try:
+        session = remote.new_session(cluster=cluster, name="secure")
+        try:
+            assert session.computer_name.startswith("tls://")
+            job = jobmagics.start_job("print('over tls'); 1", session=session, namespace={})
+            assert job.wait(60) and job.stdout == "over tls\n"
+        finally:
+            remote.remove_session(session)
+        assert cluster.status.name == "running"  # a cluster object passed in stays its owner's
+        with pytest.raises(UserInputError, match="cannot reach the Dask scheduler"):
+            remote.new_session(cluster=cluster.scheduler_address)  # without its security settings
+    finally:
+        cluster.close()
+
+
+def test_a_removed_job_is_forgotten_on_its_worker(cluster_session):
+    from jobmagics.cluster import worker
+
+    job = jobmagics.start_job("print('x')", session=cluster_session, namespace={})
+    assert job.wait(30)
+    (key,) = [key for key, t in cluster_session._tracked.items() if t.job is job]
+    kept = cluster_session.client.run(worker.fetch, {key: (0, 0)})
+    assert any(key in found for found in kept.values())
+    jobmagics.remove_job(job, session=cluster_session)
+    assert not cluster_session.jobs()
+    kept = cluster_session.client.run(worker.fetch, {key: (0, 0)})
+    assert not any(key in found for found in kept.values())
