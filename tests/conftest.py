@@ -91,6 +91,7 @@ def no_leaked_job_threads():
     for thread in set(threading.enumerate()) - before:
         if not thread.name.startswith("jobmagics") or thread.name in LONG_LIVED_THREADS:
             continue
+        thread._started.wait(15)  # one started as the test ended (a spare's replacement) may not run yet
         thread.join(15)  # a thread job's thread takes its pool's name once its job ended
         assert not thread.is_alive() or thread.name in LONG_LIVED_THREADS, \
             "jobmagics thread still running: %s" % thread.name

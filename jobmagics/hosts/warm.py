@@ -179,8 +179,10 @@ class WarmProcessHost:
     def kill_all(self, grace=EXIT_GRACE):
         """Kernel exit: every warm process group terminated at once, and killed after one ``grace``."""
         with self._cond:
-            self._queue.clear()
+            queued, self._queue = list(self._queue), collections.deque()
             pids = [w.transport.pid for w in self._workers if w.transport is not None]
+        for job, _request, _buffers in queued:
+            job._set_state_if_legal(JobState.Stopped, "the kernel is shutting down")
         processes.end_trees([(pid, pid) for pid in pids if pid is not None], grace)
 
 
