@@ -221,10 +221,13 @@ _server_lock = threading.Lock()
 
 
 def spawn(cwd, env, text_fds, spare=None):
-    """A fresh agent process from this kernel's fork server (started on first use)."""
+    """A fresh agent process from this kernel's fork server (started on first use; a spare is
+    forked only by a server that runs: the next job starts a new one)."""
     global _server
     with _server_lock:
         if _server is None or not _server.alive:
+            if spare is not None:
+                raise AgentStartError("no fork server runs now")
             _server = ForkServer()
         server = _server
     return server.spawn(cwd, env, text_fds, spare)
