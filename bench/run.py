@@ -1,14 +1,16 @@
 """jobmagics against plain-Python floors, measured side by side in one run.
 
-    .venv/bin/python bench/run.py [--quick] [--json FILE] [--only local,ssh,kernel]
+    .venv/bin/python bench/run.py [--quick] [--json FILE] [--only local,peers,ssh,kernel]
 
 Each metric runs its jobmagics case and its floor alternately, after a
 warm-up, and reports medians and their ratio. Times are never asserted: this
 is a measurement, kept in docs/performance.md with the machine it ran on.
-Three groups: ``local`` (here), ``ssh`` (bench/ssh_metrics.py: sessions to an
-OpenSSH server on loopback, skipped with the reason when there is none) and
-``kernel`` (bench/kernel_metrics.py: a real IPython kernel) and ``cluster``
-(bench/cluster_metrics.py: a local Dask cluster, and ``--foreach`` here).
+Five groups: ``local`` (here), ``peers`` (bench/peers.py: process jobs against
+a warm Dask LocalCluster, a ProcessPoolExecutor and ipyparallel where installed),
+``ssh`` (bench/ssh_metrics.py: sessions to an OpenSSH server on loopback, skipped
+with the reason when there is none), ``kernel`` (bench/kernel_metrics.py: a
+real IPython kernel) and ``cluster`` (bench/cluster_metrics.py: a local Dask
+cluster, and ``--foreach`` here).
 """
 from __future__ import annotations
 
@@ -191,6 +193,14 @@ def local_rows(quick):
     return rows
 
 
+def _peer_rows(quick):
+    import peers
+
+    if importlib.util.find_spec("numpy") is None:
+        raise _Skipped("NumPy is not installed (pip install -e '.[bench]')")
+    return peers.rows(quick)
+
+
 def _ssh_rows(quick):
     import ssh_metrics
 
@@ -222,7 +232,8 @@ class _Skipped(Exception):
     """A group of metrics that cannot run on this machine; the message says why."""
 
 
-GROUPS = {"local": local_rows, "ssh": _ssh_rows, "kernel": _kernel_rows, "cluster": _cluster_rows}
+GROUPS = {"local": local_rows, "peers": _peer_rows, "ssh": _ssh_rows, "kernel": _kernel_rows,
+          "cluster": _cluster_rows}
 
 
 def _seconds(value):
@@ -231,6 +242,10 @@ def _seconds(value):
 
 def format_row(row):
     """One line of the table, whatever the group: times, or what the row measures instead."""
+    if "peers" in row:
+        import peers
+
+        return peers.format_row(row)
     if "delta_mb" in row:  # memory: the growth is the measure, the floor the RSS before
         runs = " (runs: %s)" % ", ".join("%+.0f MB" % d for d in row["delta_mb_runs"]) if "delta_mb_runs" in row else ""
         job = "; job process peak %.0f MB" % row["job_process_rss_peak_mb"] if row.get("job_process_rss_peak_mb") else ""
@@ -289,6 +304,8 @@ def main(argv=None):
         print(format_row(row))
     for group, reason in skipped.items():
         print("%-52s skipped: %s" % ("(%s metrics)" % group, reason))
+    for name, reason in next((row["skipped"] for row in rows if "peers" in row), {}).items():
+        print("%-52s skipped: %s" % ("(peer: %s)" % name, reason))
     if seconds:
         print("time: %s" % ", ".join("%s %.0f s" % kv for kv in seconds.items()))
     if args.json:

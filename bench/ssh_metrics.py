@@ -11,7 +11,7 @@ connection are opened once; the metrics then run on those open connections:
   to back, the mean of each five) against ``exec_command("true")`` read to
   its exit status, and an SFTP ``stat`` as the round trip under both;
 - a large bytes result, held by a finished job in the session, received with
-  ``session_jobs.receive_job(..., keep=True)`` (what ``%receive_job --session S
+  ``jobmagics.receive_job(..., keep=True, session=S)`` (what ``%receive_job --session S
   --keep`` calls), against a raw channel read of the same number of bytes from
   ``head -c N /dev/zero``, as throughput. Both clocks leave out making the
   bytes (the floor's starts at its first byte). Alongside, for information:
@@ -176,7 +176,8 @@ def _session_processes(session):
 
 def run(quick: bool) -> list:
     """Rows in bench/run.py's format (ask ``skip_reason()`` first: this needs root and an sshd)."""
-    from jobmagics.sessions import remote, jobs as session_jobs
+    import jobmagics
+    from jobmagics.sessions import remote
 
     sshd = _sshd()
     size = (32 if quick else 256) << 20
@@ -223,11 +224,11 @@ def run(quick: bool) -> list:
                     value = remote.invoke("b'x' * %d" % size, session=session, namespace={})
                     assert isinstance(value, bytes) and len(value) == size, (type(value), len(value))
 
-                session_jobs.start_job(session, "b'x' * %d" % size, name="big", namespace={})
-                session_jobs.wait_job(session, "big", timeout=60)
+                jobmagics.start_job("b'x' * %d" % size, name="big", namespace={}, session=session)
+                jobmagics.wait_job("big", timeout=60, session=session)
 
                 def receive_big(size=size):
-                    value = session_jobs.receive_job(session, "big", keep=True)
+                    value = jobmagics.receive_job("big", keep=True, session=session)
                     assert isinstance(value, bytes) and len(value) == size, (type(value), len(value))
 
                 invoke_big(warm_size), _read_raw(client, warm_size)  # warm-up, smaller: it costs seconds

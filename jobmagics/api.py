@@ -28,6 +28,7 @@ from .agent.verbs import (  # noqa: F401  (the public verbs, and what remote.py 
 )
 from .errors import UserInputError
 from .hosts.process import ProcessHost
+from .hosts.warm import WarmProcessHost
 
 def _widget_views():
     """The widget views (ipywidgets imported lazily by them), or None where they cannot be imported."""
@@ -44,6 +45,7 @@ _lock = threading.Lock()
 _registry = None
 _thread_host = None
 _process_host = None
+_warm_host = None
 _store = None
 _shutdown_hooks = []
 
@@ -63,12 +65,13 @@ def on_shutdown(hook):
 
 def registry() -> JobRegistry:
     """This process's job registry (one per kernel), created on first use."""
-    global _registry, _thread_host, _process_host, _store
+    global _registry, _thread_host, _process_host, _warm_host, _store
     with _lock:
         if _registry is None:
             _registry = JobRegistry()
             _thread_host = ThreadHost()
             _process_host = ProcessHost()
+            _warm_host = WarmProcessHost()
             _store = verbs.LocalJobs(_registry, _start_here)
             atexit.register(shutdown)
     return _registry
@@ -91,8 +94,13 @@ verbs.use_stores(_store_for)  # the verbs act on this kernel's jobs, or on a ses
 
 def _start_here(work, args, options):
     """Start a job of this kernel: a thread job, or a process job (with ``python``, that interpreter)."""
-    python = options.pop("python")
-    host = _thread_host if options.pop("thread") else (_process_host if python is None else ProcessHost(python))
+    python, reuse = options.pop("python"), options.pop("reuse", False)
+    if options.pop("thread"):
+        host = _thread_host
+    elif reuse:
+        host = _warm_host
+    else:
+        host = _process_host if python is None else ProcessHost(python)
     if "foreach" in options:
         from . import foreach
 
@@ -113,6 +121,7 @@ def shutdown():
     # one by one can take longer than the kernel is given to exit (a restart sends SIGTERM after
     # 2.5 s, and then nothing runs here; the job processes then end their groups themselves).
     _process_host.kill_all()
+    _warm_host.kill_all()
     _registry.shutdown()
 
 

@@ -20,8 +20,10 @@ def _children():
 
 
 def fork_servers(parents):
-    """Pids of the fork servers (``jobmagics/transport/forkserver.py``) that ``parents`` started."""
+    """Pids of the fork servers (``jobmagics/transport/forkserver.py``) that ``parents`` started,
+    and of the spares they forked that wait for a job (``jobmagics/transport/spares.py``)."""
     from jobmagics.transport.forkserver import PROCESS_TAG
+    from jobmagics.transport.spares import SPARE_NAME
 
     found = []
     for pid in parents:
@@ -33,6 +35,7 @@ def fork_servers(parents):
             try:
                 if child.cmdline()[-1:] == [PROCESS_TAG]:
                     found.append(child.pid)
+                    found += [p.pid for p in child.children() if p.name() == SPARE_NAME]
             except psutil.Error:
                 continue
     return found
@@ -53,9 +56,10 @@ def no_leaked_processes(request):
             pid = getattr(value, "pid", None)
             if pid:
                 allowed.add(pid)
+    children = _children()  # first: a spare forked after it is not among them, one forked before is found below
     allowed.update(fork_servers(allowed | {os.getpid()}))  # they live as long as their kernel, by design
     # Processes of a finished job are reaped by the job's link thread: wait for those exits.
-    assert_processes_end([pid for pid in _children() if pid not in allowed], timeout=15)
+    assert_processes_end([pid for pid in children if pid not in allowed], timeout=15)
 
 
 def _detached_sessions():
@@ -87,6 +91,7 @@ def no_leaked_job_threads():
     for thread in set(threading.enumerate()) - before:
         if not thread.name.startswith("jobmagics") or thread.name in LONG_LIVED_THREADS:
             continue
+        thread._started.wait(15)  # one started as the test ended (a spare's replacement) may not run yet
         thread.join(15)  # a thread job's thread takes its pool's name once its job ended
         assert not thread.is_alive() or thread.name in LONG_LIVED_THREADS, \
             "jobmagics thread still running: %s" % thread.name

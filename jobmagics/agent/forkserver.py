@@ -16,13 +16,15 @@ children and tells the kernel how each one ended. It exits when the kernel's
 end of the socket closes.
 
 Messages are JSON over ``SOCK_SEQPACKET`` (one message per packet):
-kernel -> server ``{"cwd", "env"}`` + 6 fds (protocol socket, stderr pipe, and the kernel's pipes
-for the job's fds 1 and 2 and its stdout and stderr text, ``textpipe.py``); server -> kernel
+kernel -> server ``{"cwd", "env", "spare"}`` + 6 fds (protocol socket, stderr pipe, and the kernel's pipes
+for the job's fds 1 and 2 and its stdout and stderr text, ``textpipe.py``; ``spare``: the name to show
+until a job arrives, for a process forked ahead of its job); server -> kernel
 ``{"forked": pid}`` or ``{"error": text}`` in request order, and
 ``{"exited": pid, "code": returncode}`` whenever a child ends.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -31,7 +33,10 @@ import signal
 import socket
 import sys
 
+from . import procname
+
 MAX_MESSAGE = 1 << 20
+server_pid = [None]  # this server's pid: after a fork, only the server renames itself back
 #: Imported once in the server where installed, so that jobs using them start warm: dill for
 #: notebook functions, NumPy for arrays (importing it costs a job about 85 ms).
 PRELOAD = ("dill", "numpy")
@@ -120,6 +125,9 @@ def _fork_one(control, request, fds, own_fds):
             os.close(fd)
         _send(control, {"error": "a fork request needs a protocol socket, a stderr pipe and four text pipes"})
         return
+    # A spare is born with its name (named after the fork, it would show as a stray job process
+    # for a moment): the server wears it while it forks.
+    usual_name = procname.rename(request["spare"]) if request.get("spare") else None
     try:
         pid = os.fork()
     except OSError as exc:
@@ -127,14 +135,17 @@ def _fork_one(control, request, fds, own_fds):
             os.close(fd)
         _send(control, {"error": "cannot fork a job process: %s" % exc})
         return
+    finally:
+        if usual_name is not None and os.getpid() == server_pid[0]:
+            procname.rename(usual_name)
     if pid == 0:
-        _become_agent(request, fds, own_fds)  # never returns
+        _become_agent(request, fds, own_fds, usual_name)  # never returns
     for fd in fds:
         os.close(fd)
     _send(control, {"forked": pid})
 
 
-def _become_agent(request, fds, own_fds):
+def _become_agent(request, fds, own_fds, usual_name):
     """In the child: look exactly like an agent started by ``python -c BOOTSTRAP``, then be one."""
     try:
         os.setsid()  # a process group of its own from the start: the kernel ends the job by it
@@ -154,6 +165,9 @@ def _become_agent(request, fds, own_fds):
         os.environ.clear()
         os.environ.update(request["env"])
         _reseed()
+        if usual_name is not None:  # a spare: it takes the usual name back when its job comes
+            from . import main
+            main.usual_name_after_waiting(usual_name)
         sys.argv = ["-c"] + [str(fd) for fd in text_fds]  # as a cold start passes them
         from . import main
         main.main()
@@ -169,10 +183,14 @@ def _become_agent(request, fds, own_fds):
 def main():
     """Entry point: the control socket's descriptor number, modules to preload too, the process tag."""
     control = socket.socket(fileno=int(sys.argv[1]))
+    server_pid[0] = os.getpid()
     preload(sys.argv[2:-1])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):  # the bundle has been read; nothing is ever written to stdout
         os.dup2(devnull, fd)
     os.close(devnull)
+    # What the server holds now is never freed: moved out of the collector's sight, a child's
+    # collections do not touch (and so copy) every page of it (measured: 1.2 ms a child instead of 14).
+    gc.freeze()
     serve(control)
     os._exit(0)

@@ -92,7 +92,8 @@ class LocalJobs:
 
 # ----- the verbs ---------------------------------------------------------------------
 def start_job(work, *args, name=None, thread=False, init=None, using=None, capture_names=True, namespace=None,
-              hidden=None, kwargs=None, python=None, export=None, session=None, foreach=None, throttle_limit=None):
+              hidden=None, kwargs=None, python=None, export=None, session=None, foreach=None, throttle_limit=None,
+              reuse=False):
     """Start ``work`` (code as a string, or a callable called with ``args``) and return its Job.
 
     Code reads the variables of ``namespace`` (default: the caller's globals)
@@ -104,15 +105,19 @@ def start_job(work, *args, name=None, thread=False, init=None, using=None, captu
     ``session`` starts it in a session's own registry, where its results stay.
     ``foreach`` (a collection) starts one parent job with a child per item (the item is ``_`` in
     code, the first argument of a callable), at most ``throttle_limit`` running at once.
+    ``reuse`` runs a process job in a warm process that may have served earlier jobs (throughput
+    over isolation: what a job leaves in its process, the next one there sees).
     """
     if not callable(work) and not isinstance(work, str):
         raise UserInputError("start_job needs code (a string) or a callable, not %s" % type(work).__name__)
     if session is not None and (thread or python is not None):
         raise UserInputError("--thread and --session cannot be used together (jobs in a session run there)"
                              if thread else "python= and session= cannot be used together (jobs in a session run there)")
+    if reuse and (thread or python is not None or session is not None):
+        raise UserInputError("--reuse is for process jobs of this kernel: not with --thread, python= or --session")
     if namespace is None and isinstance(work, str):
         namespace = sys._getframe(1).f_globals
-    options = dict(name=name, thread=thread, init=init, using=using, capture_names=capture_names,
+    options = dict(name=name, thread=thread, reuse=reuse, init=init, using=using, capture_names=capture_names,
                    namespace=namespace, hidden=hidden, kwargs=dict(kwargs or {}), python=python, export=export)
     if foreach is not None:
         options.update(foreach=foreach_items(foreach), throttle_limit=throttle_limit)

@@ -155,6 +155,9 @@ class JobMagics(Magics):
     @line_rules
     @argument("--name", "-n", help="the job's name (default Job<id>)")
     @argument("--thread", action="store_true", help="run in a thread of the kernel (ThreadJob) instead of a process")
+    @argument("--reuse", action="store_true",
+              help="run in a warm process that may have served earlier jobs: many small jobs go faster, "
+                   "and each sees what earlier ones left in that process")
     @argument("--init", metavar="CODE", help="code that runs first, in the job (like -InitializationScript)")
     @using_argument
     @argument("--no-capture", action="store_true", help="send no notebook variables")

@@ -42,8 +42,10 @@ def available():
 class ForkedProcess:
     """A job process forked by the server: the server reaps it and says how it ended."""
 
-    def __init__(self, pid, protocol, stderr):
+    def __init__(self, pid, protocol, stderr, spare=False):
         self.pid = pid
+        self.spare = spare  # forked ahead of its job (spares.py)
+        self.orphaned = False  # its server ended first: nobody will say how it ends
         self.returncode = None
         self._ended = threading.Event()
         self._protocol = protocol
@@ -99,9 +101,9 @@ class ForkServer:
     def pid(self):
         return self.process.pid
 
-    def spawn(self, cwd, env, text_fds):
-        """Fork a fresh agent process with the kernel's ``text_fds`` (``textpipe.py``); raises
-        AgentStartError when the server cannot."""
+    def spawn(self, cwd, env, text_fds, spare=None):
+        """Fork a fresh agent process with the kernel's ``text_fds`` (``textpipe.py``), shown as
+        ``spare`` until its job comes if given; raises AgentStartError when the server cannot."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for sock in (ours, theirs):  # big buffers pass in a few large copies (measured: 4x a pipe's speed)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
@@ -114,7 +116,7 @@ class ForkServer:
                     if not self.alive:
                         raise AgentStartError("the fork server has ended: %s" % self.end_reason)
                     self._answers.append(slot)
-                socket.send_fds(self._control, [json.dumps({"cwd": cwd, "env": env}).encode("utf-8")],
+                socket.send_fds(self._control, [json.dumps({"cwd": cwd, "env": env, "spare": spare}).encode("utf-8")],
                                 [theirs.fileno(), err_write, *text_fds])
             if not slot[0].wait(START_TIMEOUT):
                 raise AgentStartError("the fork server did not answer within %d s" % START_TIMEOUT)
@@ -131,7 +133,7 @@ class ForkServer:
         finally:
             theirs.close()
             os.close(err_write)
-        child = ForkedProcess(slot[1]["forked"], ours, err_read)
+        child = ForkedProcess(slot[1]["forked"], ours, err_read, spare is not None)
         with self._lock:
             code = self._early_exits.pop(child.pid, None)
             if code is None:
@@ -180,6 +182,9 @@ class ForkServer:
             event.set()  # their spawn sees no answer
         # Its children are nobody's now: their exit status is lost; they count as ended once gone.
         for child in children:
+            child.orphaned = True
+            if child.spare:
+                child.close_input()  # a spare with no job yet ends now; its server's successor forks new ones
             threading.Thread(target=_await_orphan, args=(child,), daemon=True, name="jobmagics-orphan").start()
 
     def close(self):
@@ -215,14 +220,17 @@ _server = None
 _server_lock = threading.Lock()
 
 
-def spawn(cwd, env, text_fds):
-    """A fresh agent process from this kernel's fork server (started on first use)."""
+def spawn(cwd, env, text_fds, spare=None):
+    """A fresh agent process from this kernel's fork server (started on first use; a spare is
+    forked only by a server that runs: the next job starts a new one)."""
     global _server
     with _server_lock:
         if _server is None or not _server.alive:
+            if spare is not None:
+                raise AgentStartError("no fork server runs now")
             _server = ForkServer()
         server = _server
-    return server.spawn(cwd, env, text_fds)
+    return server.spawn(cwd, env, text_fds, spare)
 
 
 def _forget_in_child():

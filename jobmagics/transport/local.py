@@ -26,8 +26,9 @@ class LocalTransport(Transport):
 
     location = "localhost"
 
-    def __init__(self, python=None, cwd=None, env=None):
+    def __init__(self, python=None, cwd=None, env=None, spare=None):
         self.forked = python is None and forkserver.available()
+        self.spare = spare  # forked ahead of its job: the name it shows until then (spares.py)
         self.python = python or sys.executable
         self.cwd = cwd or os.getcwd()
         self.env = env
@@ -43,7 +44,7 @@ class LocalTransport(Transport):
         try:
             if self.forked:
                 self.process = forkserver.spawn(self.cwd, dict(os.environ if self.env is None else self.env),
-                                                self.text.write_fds)
+                                                self.text.write_fds, self.spare)
             else:
                 self._start_cold()
         except BaseException:
@@ -79,6 +80,14 @@ class LocalTransport(Transport):
                 self.process.stdin.close()
         except OSError:
             pass
+
+    def forget(self):
+        """In a fork of this process: close its copies of the pipes, leaving the agent to its owner."""
+        self.text.forget()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            stream.close()
+        if self.forked:
+            self.process.release()
 
     def kill(self, grace=KILL_GRACE):
         if self.process is not None:

@@ -98,6 +98,11 @@ class JobTextPipes:
         elif self._thread is not threading.current_thread():
             self._thread.join()
 
+    def forget(self):
+        """In a fork of this process (no reader thread there): close the copies of the pipes."""
+        self._thread = None
+        self._release()
+
     def _run(self):
         try:
             while True:
