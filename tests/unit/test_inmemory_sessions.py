@@ -16,6 +16,7 @@ import pytest
 
 import jobmagics
 from jobmagics import JobError, JobState, api
+from jobmagics.agent import wire
 from jobmagics.agent.states import SESSION_TRANSITIONS, SessionState
 from jobmagics.errors import JobStateError, UserInputError
 from jobmagics.sessions import remote
@@ -97,8 +98,8 @@ def test_a_session_opens_then_closes_with_each_move_told_once(gate, kernel_jobs)
 def test_the_far_end_closing_breaks_the_session_and_releases_jobs_and_waiters(gate, kernel_jobs, monkeypatch,
                                                                                caplog):
     with in_memory_session("mem-lost") as session:
+        session.add_state_callback(lambda s: 1 / 0)  # a raising callback: logged, the ones after it still run
         broken = session_state_reached(session, SessionState.Broken)
-        session.add_state_callback(lambda s: 1 / 0)  # a raising callback: logged, the rest still happens
         forwarded = api.start_on(session.host, gate.code, namespace={})  # its records come back here
         kept = jobmagics.start_job(gate.code, session=session, namespace={})  # kept there
         assert gate.arrived() and gate.arrived()
@@ -152,9 +153,11 @@ def test_a_raising_job_callback_is_logged_and_the_reader_lives_on(session, gate,
     with caplog.at_level("ERROR", logger="jobmagics"):
         job = api.start_on(session.host, gate.code, namespace={})
         job.add_state_callback(lambda *args: 1 / 0)  # runs on the session's reader thread
+        told_finished = threading.Event()
+        job.add_state_callback(lambda job, old, new: new.finished and told_finished.set())  # runs after it
         assert gate.arrived()
         gate.let_through()
-        assert job.wait(WAIT)
+        assert told_finished.wait(WAIT)
     assert job.state == JobState.Completed
     assert any(isinstance(r.exc_info[1], ZeroDivisionError) for r in caplog.records if r.exc_info)
     assert not session.link.ended.is_set()
@@ -216,6 +219,28 @@ def test_as_job_fans_out_one_child_at_a_time_under_throttle_limit_1(gate, kernel
     assert [(r.computer, r.data) for r in records if r.stream == "stdout"] == [("mem-a", "pass 1\n"),
                                                                                ("mem-b", "pass 2\n")]
     assert [(r.computer, r.data.ename) for r in records if r.stream == "error"] == [("mem-b", "ValueError")]
+
+
+def test_a_start_that_fails_after_its_child_finished_changes_nothing(session, kernel_jobs, monkeypatch):
+    # The sending thread may return after the child ran to its end and its session closed: the
+    # closed stream raises then (a flush on a closed file), and the child must keep its own end.
+    send = session.link.writer.send
+
+    def send_then_fail(kind, control=None, job=0, buffers=()):
+        send(kind, control, job, buffers)
+        if kind == wire.START:
+            assert session.link.jobs[job].wait(WAIT)
+            raise ValueError("I/O operation on closed file")
+
+    monkeypatch.setattr(session.link.writer, "send", send_then_fail)
+    parent = remote.invoke("print('ran')", session=session, as_job=True, namespace={})
+    assert parent.wait(WAIT)
+    for starter in _thread_named("jobmagics-fanout-mem-a"):
+        starter.join(WAIT)
+        assert not starter.is_alive()
+    (child,) = parent.child_jobs
+    assert child.state == JobState.Completed and child.reason is None
+    assert [(r.stream, r.data) for r in child.records(keep=True)] == [("stdout", "ran\n")]
 
 
 # ----- the session-side verbs (session=) ----------------------------------------------------
