@@ -221,6 +221,24 @@ def test_as_job_fans_out_one_child_at_a_time_under_throttle_limit_1(gate, kernel
     assert [(r.computer, r.data.ename) for r in records if r.stream == "error"] == [("mem-b", "ValueError")]
 
 
+def test_stopping_a_fan_out_stops_the_running_child_there_and_the_waiting_one_here(gate, kernel_jobs):
+    with in_memory_session("mem-a") as first, in_memory_session("mem-b") as second:
+        parent = remote.invoke(gate.code, session=[first, second], as_job=True, throttle_limit=1, namespace={})
+        one, two = parent.child_jobs
+        assert gate.arrived() and state_reached(one, JobState.Running).wait(WAIT)
+        (stopped,) = jobmagics.stop_job(parent)
+        assert stopped is parent and parent.state == JobState.Stopped
+        assert one.state == two.state == JobState.Stopped  # the waiting one never runs its code here
+
+
+def test_stop_job_stops_a_job_of_this_kernel_running_in_the_session(session, gate, kernel_jobs):
+    job = api.start_on(session.host, gate.code, namespace={})
+    assert gate.arrived()
+    (stopped,) = jobmagics.stop_job(job)
+    assert stopped is job and job.state == JobState.Stopped
+    assert not session.link.ended.is_set()
+
+
 def test_a_start_that_fails_after_its_child_finished_changes_nothing(session, kernel_jobs, monkeypatch):
     # The sending thread may return after the child ran to its end and its session closed: the
     # closed stream raises then (a flush on a closed file), and the child must keep its own end.
@@ -279,6 +297,16 @@ def test_receive_job_keep_leaves_the_output_for_the_next_receive(session, capsys
     assert jobmagics.receive_job(job, session=session) == 42
     assert jobmagics.receive_job(job, session=session) is None  # drained
     assert capsys.readouterr().out == "hi\nhi\n"
+
+
+def test_receive_job_wait_waits_there_then_delivers(session, gate, capsys):
+    job = jobmagics.start_job(gate.code + "'value'", session=session, namespace={})
+    assert gate.arrived()
+    gate.let_through()
+    assert jobmagics.receive_job(job, wait=True, session=session) == "value"
+    assert capsys.readouterr().out == "pass 1\n"
+    (seen,) = jobmagics.get_job(job, session=session)
+    assert seen.state == JobState.Completed and not seen.has_more_data
 
 
 def test_wait_job_refuses_a_negative_timeout_as_here_and_a_timeout_is_no_error(session, gate):
