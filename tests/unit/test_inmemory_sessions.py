@@ -16,11 +16,10 @@ import pytest
 
 import jobmagics
 from jobmagics import JobError, JobState, api
-from jobmagics.agent import wire
-from jobmagics.agent.states import SESSION_TRANSITIONS, SessionState
 from jobmagics.errors import JobStateError, UserInputError
 from jobmagics.sessions import remote
-from jobmagics.sessions.session import Session
+# The job core's names as the session module has them: they stay put wherever the core's folder moves.
+from jobmagics.sessions.session import SESSION_TRANSITIONS, Session, SessionState, wire
 from jobmagics.transport.bootstrap import agent_bundle
 
 from inmemory_session import (WAIT, Gate, InMemoryTransport, in_memory_session, read_bundle, session_state_reached,
@@ -68,7 +67,7 @@ def test_the_agent_is_the_shipped_copy_and_leaves_the_kernel_as_it_was(session):
     assert session.hello["pid"] == os.getpid()  # in this very process
     # The agent bound its own verbs; the kernel's verbs and the ``jobmagics`` module are untouched.
     assert sys.modules["jobmagics"] is jobmagics
-    assert jobmagics.agent.verbs._stores["for_session"] is api._store_for
+    assert api.verbs._stores["for_session"] is api._store_for
 
 
 # ----- session states and callbacks ------------------------------------------------------
