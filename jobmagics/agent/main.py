@@ -353,6 +353,34 @@ def _close_text_pipes(agent):
         os.close(fd)
 
 
+def serve_connection(connection):
+    """Serve one kernel over ``connection`` (a connected socket) in the calling thread, until it leaves.
+
+    An agent inside another program's process, as the unit tests run one at the end of a socket
+    pair: none of :func:`main`'s process-wide set-up (descriptors, signal handlers, output
+    capture, the stand-in ``jobmagics``), and its end stops its jobs and returns instead of
+    ending the process.
+    """
+    with connection.makefile("rb", buffering=0) as proto_in, connection.makefile("wb", buffering=0) as proto_out:
+        agent = Agent(proto_in, proto_out)
+        ending = None
+        try:
+            agent.writer.send(wire.HELLO, agent.hello())
+            ending = agent.serve_frames(proto_in)
+        except OSError:
+            pass  # the kernel went away before the greeting
+        finally:
+            agent.forwarded.shutdown()
+            agent.registry.shutdown()
+            agent.outbox.close()  # what is queued goes first, if the kernel still listens
+            if ending == wire.CLOSE:
+                try:
+                    agent.writer.send(wire.BYE, {})
+                except OSError:
+                    pass
+            connection.close()
+
+
 def main():
     signals.on_signal(signal.SIGTERM, _terminated)  # handlers can only be set from the main thread
     if os.getpgrp() != os.getpid():
