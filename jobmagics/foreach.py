@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import threading
 
-from .agent.job import Job
-from .agent.states import JobState
+from .core.job import Job
+from .core.states import JobState
 from .errors import UserInputError
 
 
@@ -116,7 +116,7 @@ def start_local(host, work, args, options):
     """``start_job(..., foreach=items)`` in this kernel: each child on ``host`` (threads or processes)."""
     from . import api
     from .ship import shipping
-    from .agent.runner import Work
+    from .core.runner import Work
 
     items, limit = options.pop("foreach"), throttle_of(options.pop("throttle_limit"))
     name = options.pop("name")
