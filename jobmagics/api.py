@@ -102,7 +102,7 @@ def _start_here(work, args, options):
     else:
         host = _process_host if python is None else ProcessHost(python)
     if "foreach" in options:
-        from . import foreach
+        from .hosts import foreach
 
         return foreach.start_local(host, work, args, options)
     return start_on(host, work, *args, **options)

@@ -127,7 +127,8 @@ class ClusterSession(Session):
         return self.store
 
     def _start_in_store(self, work, args, options):
-        from .. import api, foreach
+        from .. import api
+        from ..hosts import foreach
         from ..ship import shipping
 
         if options.get("python") is not None or options.get("thread"):
