@@ -51,13 +51,18 @@ class _Pickler(pickle.Pickler):
 # is rebuilt with this process's copy.
 _SHIPPED_ROOTS = ("jobmagics", "_jobmagics")
 _SHIPPED_PACKAGES = ("core", "agent")
+#: What a session started by an earlier jobmagics calls the core (it shipped one flat package).
+_EARLIER_CORE = "_jobmagics_agent"
 
 
 def home_module(module):
     """``module`` of the shipped code as this process names it; any other module unchanged."""
+    here = __package__.rpartition(".")[0]
     root, _, rest = module.partition(".")
     if root in _SHIPPED_ROOTS and rest.split(".")[0] in _SHIPPED_PACKAGES:
-        return __package__.rpartition(".")[0] + "." + rest
+        return here + "." + rest
+    if root == _EARLIER_CORE:
+        return here + ".core" + ("." + rest if rest else "")
     return module
 
 

@@ -81,6 +81,16 @@ def test_an_object_of_the_job_core_made_in_a_shipped_agent_is_rebuilt_with_this_
     assert received[0].name == "there" and received[0].state == "Completed"
 
 
+@pytest.mark.parametrize("name, home", [
+    ("_jobmagics.core.table", "jobmagics.core.table"), ("jobmagics.core.table", "jobmagics.core.table"),
+    ("_jobmagics.agent.main", "jobmagics.agent.main"), ("_jobmagics_agent.table", "jobmagics.core.table"),
+    ("_jobmagics.widgets", "_jobmagics.widgets"), ("jobmagics.api", "jobmagics.api"), ("numpy", "numpy"),
+])
+def test_the_shipped_names_come_home_and_nothing_else_changes(name, home):
+    # _jobmagics_agent: what a session started by an earlier jobmagics (one flat package) calls the core.
+    assert serialize.home_module(name) == home
+
+
 def _notebook(monkeypatch, source):
     """Run ``source`` as a notebook cell would: its classes and functions live in this process's __main__."""
     import sys
