@@ -1,8 +1,12 @@
-"""The part of jobmagics that hosts jobs: stdlib only, shippable by source.
+"""The job core: what a job is and how it runs, the same code wherever jobs run.
 
-Everything in this package imports only the standard library (and dill when it
-is present), so the same code serves a thread job in the kernel, the process
-behind a ``BackgroundJob``, and later a session on another computer, where it
-arrives by source over the connection (see ``jobmagics/transport/bootstrap.py``).
-Modules here import each other relatively for that reason.
+The model (states, Job, registry, names, callbacks, errors, the job table),
+records and their delivery, the protocol (wire, serialize, textpipe), running
+work (runner, thread host, workers, context, rich output, figures, tqdm, shell
+escapes) and the six verbs (``verbs``; ``shim``, the ``jobmagics`` job code
+sees outside the kernel). Everything here imports only the standard library
+(dill, IPython and matplotlib lazily, when present) and itself, relatively:
+the kernel imports it as ``jobmagics.core``, and it travels by source with
+the agent (``jobmagics/agent``) as ``_jobmagics.core`` (see
+``jobmagics/transport/bootstrap.py``).
 """
