@@ -58,7 +58,7 @@ for _ in range({lines}):
 # Receives the writer as it goes; its text lands in a counter in the kernel (see the module doc).
 RECEIVE_CELL = """
 import contextlib as _contextlib, io as _io
-from jobmagics.agent.context import RoutingStream as _RoutingStream
+from jobmagics.core.context import RoutingStream as _RoutingStream
 
 class _Counter(_io.TextIOBase):
     chars = 0

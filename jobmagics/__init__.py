@@ -5,10 +5,10 @@ plain function here. Importing this package does not import IPython.
 """
 from __future__ import annotations
 
-from .agent.context import emit, progress, stop_requested
-from .agent.job import Job
-from .agent.registry import JobRegistry
-from .agent.states import JobState
+from .core.context import emit, progress, stop_requested
+from .core.job import Job
+from .core.registry import JobRegistry
+from .core.states import JobState
 from .api import get_job, receive_job, remove_job, start_job, stop_job, wait_job
 from .errors import JobError, JobmagicsError
 from .sessions.remote import (

@@ -1,6 +1,6 @@
 """The plain Python API of this kernel's jobs (spec section 7).
 
-The six verbs are written once, in :mod:`jobmagics.agent.verbs`, and exported
+The six verbs are written once, in :mod:`jobmagics.core.verbs`, and exported
 here; this module gives them this process's job store (its registry, a thread
 host and a process host) and, for ``session=S``, a session's
 (:mod:`jobmagics.session_jobs`).
@@ -11,12 +11,12 @@ import atexit
 import threading
 
 from .ship import capture, jobcode, shipping
-from .agent import rich, verbs
-from .agent.job import Job
-from .agent.registry import JobRegistry
-from .agent.runner import Work
-from .agent.threadhost import ThreadHost
-from .agent.verbs import (  # noqa: F401  (the public verbs, and what remote.py and entered.py use)
+from .core import rich, verbs
+from .core.job import Job
+from .core.registry import JobRegistry
+from .core.runner import Work
+from .core.threadhost import ThreadHost
+from .core.verbs import (  # noqa: F401  (the public verbs, and what remote.py and entered.py use)
     get_job,
     receive_job,
     remove_job,
@@ -102,7 +102,7 @@ def _start_here(work, args, options):
     else:
         host = _process_host if python is None else ProcessHost(python)
     if "foreach" in options:
-        from . import foreach
+        from .hosts import foreach
 
         return foreach.start_local(host, work, args, options)
     return start_on(host, work, *args, **options)

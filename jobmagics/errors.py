@@ -21,16 +21,16 @@
     └── JobError                              an uncaught exception inside a job,
                                               with its traceback text from where it ran
 
-``StopJob`` (``jobmagics/agent/runner.py``) is no error: like KeyboardInterrupt it
+``StopJob`` (``jobmagics/core/runner.py``) is no error: like KeyboardInterrupt it
 derives from BaseException only, so that ``except Exception`` in job code cannot
 swallow a stop.
 
-The job core's errors (``jobmagics/agent/errors.py``) are part of this tree;
+The job core's errors (``jobmagics/core/errors.py``) are part of this tree;
 they live there because the agent, which is shipped by source, raises them too.
 """
 from __future__ import annotations
 
-from .agent.errors import (
+from .core.errors import (
     JobError,
     JobmagicsError,
     JobNotFoundError,

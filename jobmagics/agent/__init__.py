@@ -1,8 +1,11 @@
-"""The part of jobmagics that hosts jobs: stdlib only, shippable by source.
+"""The agent: the process that hosts jobs for a kernel, and its entry points.
 
-Everything in this package imports only the standard library (and dill when it
-is present), so the same code serves a thread job in the kernel, the process
-behind a ``BackgroundJob``, and later a session on another computer, where it
-arrives by source over the connection (see ``jobmagics/transport/bootstrap.py``).
-Modules here import each other relatively for that reason.
+``main`` (a process job's agent, and the loop of every agent), ``detached``
+(a session process), ``forkserver`` (forks warm agents), ``relay`` (a session
+reached over SSH), ``listing`` (the sessions on a computer) and the services
+they use: the job service (``jobservice``), the outbox, signals, the process
+group. Like :mod:`jobmagics.core`, which holds what a job is and how it runs,
+everything here imports only the standard library and ``core``, and travels
+by source (``jobmagics/transport/bootstrap.py``), so modules import each
+other relatively.
 """

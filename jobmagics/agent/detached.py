@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 
-from . import handover, signals, wire
+from ..core import wire
+from . import handover, signals
 from .main import Agent, _terminated, prepare
 
 #: Seconds a new connection waits for a kernel that has just disconnected to be let go before the

@@ -46,7 +46,7 @@ def preload(also=()):
     """Import what every job's agent imports, the usual heavy modules and ``also`` (modules the
     notebook uses), so a forked child starts warm."""
     from . import main  # noqa: F401  (the whole agent: wire, jobs, hosts, capture)
-    from . import serialize  # noqa: F401
+    from ..core import serialize  # noqa: F401
     os.environ["MPLBACKEND"] = "agg"  # as every job draws (main.prepare): a preloaded pyplot agrees
     for name in PRELOAD + tuple(also):
         try:

@@ -10,11 +10,11 @@ until it is received.
 """
 from __future__ import annotations
 
-from . import serialize, verbs, wire
-from .errors import UserInputError
-from .job import Job
-from .runner import Work
-from .verbs import LocalJobs
+from ..core import serialize, verbs, wire
+from ..core.errors import UserInputError
+from ..core.job import Job
+from ..core.runner import Work
+from ..core.verbs import LocalJobs
 
 REMOTE_JOB_TYPE = "ThreadJob"
 

@@ -6,7 +6,7 @@ import os
 import socket
 import sys
 
-from . import wire
+from ..core import wire
 from .detached import default_dir
 
 

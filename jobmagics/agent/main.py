@@ -16,14 +16,15 @@ import socket
 import sys
 import threading
 
-from . import context, group, jobservice, procname, rich, serialize, shim, signals, textpipe, tqdm_hook, wire
-from .errors import UserInputError
-from .job import Job
+from ..core import context, rich, serialize, shim, textpipe, tqdm_hook, wire
+from ..core.errors import UserInputError
+from ..core.job import Job
+from ..core.registry import JobRegistry
+from ..core.runner import Work
+from ..core.states import JobState
+from ..core.threadhost import ThreadHost
+from . import group, jobservice, procname, signals
 from .outbox import Outbox
-from .registry import JobRegistry
-from .runner import Work
-from .states import JobState
-from .threadhost import ThreadHost
 
 
 def _has_dill():
@@ -283,7 +284,7 @@ def _named_for_work():
 
 
 def _error_record(exc):
-    from .runner import describe_exception
+    from ..core.runner import describe_exception
     return describe_exception(exc)
 
 

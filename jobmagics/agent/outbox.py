@@ -4,8 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
-from . import serialize, wire
-from .records import approximate_size
+from ..core import serialize, wire
+from ..core.records import approximate_size
 from .spool import Spool
 
 

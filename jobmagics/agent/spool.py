@@ -16,7 +16,7 @@ import pickle
 import tempfile
 import weakref
 
-from .records import approximate_size, pread_exact
+from ..core.records import approximate_size, pread_exact
 
 DEFAULT_MEMORY_LIMIT = 8 * 1024 * 1024
 

@@ -1,22 +1,22 @@
 """The kernel's side of a cluster session: a Session of transport ``Cluster`` on a Dask cluster.
 
 Each job is one Dask task running :func:`.worker.run` on a worker the
-scheduler chooses; the job here is a :class:`~jobmagics.agent.job.Job` fed by
+scheduler chooses; the job here is a :class:`~jobmagics.core.job.Job` fed by
 the session's poller, which asks the workers (``Client.run``) for the records
 each job kept since the last time, and tells them which were received (the
 records are dropped there only then). The session's own registry holds the
 jobs started with ``--session C`` (results stay there): the six verbs act on it
-through :class:`~jobmagics.agent.verbs.LocalJobs`, as on any job store.
+through :class:`~jobmagics.core.verbs.LocalJobs`, as on any job store.
 """
 from __future__ import annotations
 
 import threading
 import uuid
 
-from ..agent.job import Job
-from ..agent.registry import JobRegistry
-from ..agent.states import JobState, SessionState
-from ..agent.verbs import LocalJobs
+from ..core.job import Job
+from ..core.registry import JobRegistry
+from ..core.states import JobState, SessionState
+from ..core.verbs import LocalJobs
 from ..errors import UserInputError
 from ..sessions.session import Session
 from . import require_distributed, worker
@@ -127,7 +127,8 @@ class ClusterSession(Session):
         return self.store
 
     def _start_in_store(self, work, args, options):
-        from .. import api, foreach
+        from .. import api
+        from ..hosts import foreach
         from ..ship import shipping
 
         if options.get("python") is not None or options.get("thread"):

@@ -16,10 +16,10 @@ from __future__ import annotations
 import threading
 import time
 
-from ..agent.job import Job
+from ..core.job import Job
 from ..agent.jobservice import encode_data, work_from
-from ..agent.states import JobState
-from ..agent.threadhost import ThreadHost
+from ..core.states import JobState
+from ..core.threadhost import ThreadHost
 
 JOB_TYPE = "RemoteJob"
 

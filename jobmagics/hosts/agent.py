@@ -4,8 +4,8 @@ from __future__ import annotations
 import itertools
 import threading
 
-from ..agent import serialize, wire
-from ..agent.states import FINISHED, JobState
+from ..core import serialize, wire
+from ..core.states import FINISHED, JobState
 from ..errors import AgentStartError, LinkEndedError, ProtocolMismatchError, RemoteCallError
 
 

@@ -6,7 +6,7 @@ import threading
 
 from . import processes
 from ..agent.group import KILL_GRACE
-from ..agent.states import JobState
+from ..core.states import JobState
 from ..errors import AgentStartError
 from ..transport import spares
 from ..transport.local import LocalTransport

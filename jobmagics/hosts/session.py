@@ -1,8 +1,8 @@
 """``RemoteJob``: jobs run by the agent of a session (another computer, or a detached process)."""
 from __future__ import annotations
 
-from ..agent.errors import UserInputError
-from ..agent.states import JobState
+from ..core.errors import UserInputError
+from ..core.states import JobState
 
 #: Seconds a stopped remote job gets to report Stopped before it is declared Stopped here.
 STOP_WAIT = 10.0

@@ -20,7 +20,7 @@ import time
 
 from . import processes
 from ..agent.group import KILL_GRACE
-from ..agent.states import JobState
+from ..core.states import JobState
 from ..transport import spares
 from .process import EXIT_GRACE, connected_agent, end_of_process
 

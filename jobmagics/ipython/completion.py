@@ -14,7 +14,7 @@ from IPython.core.completer import SimpleCompletion, completion_matcher
 
 from .. import api
 from ..sessions import remote
-from ..agent.states import JobState
+from ..core.states import JobState
 from .words import words
 
 _MAGIC = re.compile(r"^\s*(?:[A-Za-z_]\w*\s*=\s*)?(?P<cell>%%?)(?P<name>\w+)\s")

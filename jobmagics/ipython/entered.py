@@ -16,8 +16,8 @@ from IPython.core.error import UsageError
 
 from .. import api
 from ..ship import shipping
-from ..agent.delivery import collapse
-from ..agent.job import Job
+from ..core.delivery import collapse
+from ..core.job import Job
 from . import magic_line
 
 _entered = {"session": None}

@@ -15,9 +15,9 @@ from IPython.core.magic_arguments import argument, kwds, magic_arguments
 from .. import api
 from . import entered
 from ..sessions import remote
-from ..agent import context, rich
-from ..agent.job import Job
-from ..agent.table import JobInfo
+from ..core import context, rich
+from ..core.job import Job
+from ..core.table import JobInfo
 from ..errors import CodeSyntaxError, JobError, JobmagicsError, UserInputError
 from . import completion, magic_line
 

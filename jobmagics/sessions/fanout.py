@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from ..agent.states import JobState
+from ..core.states import JobState
 from ..ship.shipping import ShippedWork
 
 DEFAULT_THROTTLE = 32

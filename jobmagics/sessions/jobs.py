@@ -1,7 +1,7 @@
 """Jobs kept in a session's own registry (results stay there): the kernel's side of the calls.
 
 ``start_job(..., session=S)``, ``%get_job --session S``, ... are the verbs of
-:mod:`jobmagics.agent.verbs` acting on :class:`SessionJobs`, whose primitives
+:mod:`jobmagics.core.verbs` acting on :class:`SessionJobs`, whose primitives
 ask the agent at the other end; what comes back are :class:`RemoteJobInfo`
 snapshots, which show in the usual job table, and the records themselves.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime
 
 from .. import api
-from ..agent import serialize, wire
-from ..agent.delivery import deliver
-from ..agent.errors import JobError, UserInputError
-from ..agent.records import Record
-from ..agent.table import JobInfo, JobList
+from ..core import serialize, wire
+from ..core.delivery import deliver
+from ..core.errors import JobError, UserInputError
+from ..core.records import Record
+from ..core.table import JobInfo, JobList
 from ..errors import LinkEndedError, RemoteCallError
 
 #: Seconds a call may take beyond the time it asks the agent to wait.

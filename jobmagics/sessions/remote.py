@@ -7,12 +7,12 @@ import threading
 
 from .. import api
 from ..ship import jobcode, shipping
-from ..agent.delivery import collapse
-from ..agent.job import Job
-from ..agent.states import JobState, SessionState
+from ..core.delivery import collapse
+from ..core.job import Job
+from ..core.states import JobState, SessionState
 from ..errors import UserInputError
 from .fanout import DEFAULT_THROTTLE, FanOut
-from ..agent.table import JobList
+from ..core.table import JobList
 from .table import SessionList
 from .session import Session, SessionRegistry, close_all, password_prompt
 

@@ -12,10 +12,10 @@ import itertools
 import threading
 import time
 
-from ..agent import wire
-from ..agent.names import is_pattern, matching, suggestion
-from ..agent.callbacks import invoke_callbacks
-from ..agent.states import SESSION_TRANSITIONS, JobState, SessionState
+from ..core import wire
+from ..core.names import is_pattern, matching, suggestion
+from ..core.callbacks import invoke_callbacks
+from ..core.states import SESSION_TRANSITIONS, JobState, SessionState
 from ..errors import AgentStartError, JobmagicsError, SessionNotFoundError, UserInputError
 from ..hosts.agent import AgentLink
 from ..hosts.session import SessionHost
@@ -186,7 +186,7 @@ class Session:
         return "<Session %d %r %s %s>" % (self.id, self.name, self.computer_name, self.state)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from ..agent.rich import live_views
+        from ..core.rich import live_views
 
         views = live_views()
         return None if views is None else views.SessionView(self)._repr_mimebundle_(include, exclude)

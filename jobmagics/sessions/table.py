@@ -1,7 +1,7 @@
 """The session table (Get-PSSession's columns), as text and as static HTML."""
 from __future__ import annotations
 
-from ..agent.table import render_html, render_text
+from ..core.table import render_html, render_text
 
 COLUMNS = ("Id", "Name", "Transport", "ComputerName", "State", "Availability")
 

@@ -13,7 +13,7 @@ import builtins
 import functools
 import symtable
 
-from ..agent.shell_escape import SHELL_NAME, names_in
+from ..core.shell_escape import SHELL_NAME, names_in
 from ..errors import CodeSyntaxError
 
 def parse(code, what="job code"):

@@ -3,7 +3,7 @@
 Job code is what a user would type in a cell. Plain Python goes to the job as it
 is. Code that does not parse is given to IPython's own input transformer (the one
 the kernel uses for cells): ``!cmd`` and ``x = !cmd`` become calls of the job's
-shell escape (:mod:`jobmagics.agent.shell_escape`, which needs no IPython where
+shell escape (:mod:`jobmagics.core.shell_escape`, which needs no IPython where
 the job runs); a magic (``%time``, ``%%bash``, ``obj?``) cannot run inside a job,
 and naming it in a one-line error beats a job that fails later.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from ..agent.shell_escape import SHELL_NAME
+from ..core.shell_escape import SHELL_NAME
 from ..errors import CodeSyntaxError
 
 #: What IPython's transformer writes for ``!cmd`` and ``x = !cmd``, and what the job calls instead.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..agent import serialize, wire
+from ..core import serialize, wire
 from ..errors import ShipError
 
 
@@ -26,7 +26,7 @@ class ShippedWork(NamedTuple):
     """Work for a host that runs jobs in another process: the START request and its out-of-band buffers.
 
     Every host starts a job the same way, ``host.start(job, work)``: a thread host
-    takes a :class:`~jobmagics.agent.runner.Work`, a host with ``ships = True`` this.
+    takes a :class:`~jobmagics.core.runner.Work`, a host with ``ships = True`` this.
     """
 
     request: dict

@@ -2,9 +2,11 @@
 
 The interpreter is started with a one-line program (:data:`BOOTSTRAP`) that
 reads a length-prefixed, compressed bundle of module sources from stdin,
-serves them to ``import`` from memory under the private package name
-``_jobmagics_agent`` (so an installed jobmagics of another version never
-mixes in), and runs the agent. Model: execnet's gateway bootstrap.
+serves them to ``import`` from memory and runs the agent. What travels is
+``jobmagics/core`` and ``jobmagics/agent``, as the subpackages ``core`` and
+``agent`` of the private package ``_jobmagics`` (so an installed jobmagics of
+another version never mixes in, and ``from ..core.job import Job`` means the
+same installed and shipped). Model: execnet's gateway bootstrap.
 """
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ import json
 import pathlib
 import zlib
 
-AGENT_PACKAGE = "_jobmagics_agent"
+#: The private package the shipped code lives in, and where its core and its agent are there.
+SHIPPED_ROOT = "_jobmagics"
+CORE_PACKAGE = SHIPPED_ROOT + ".core"
+AGENT_PACKAGE = SHIPPED_ROOT + ".agent"
+#: The installed subpackages that travel: stdlib only, importing nothing else of jobmagics.
+SHIPPED = ("core", "agent")
 
 # Kept to what old Pythons can parse: it runs on the far side before anything else,
 # and says so when that Python is too old for the agent.
@@ -81,14 +88,22 @@ def dill_sources():
 
 
 @functools.lru_cache(maxsize=None)
+def shipped_sources():
+    """Everything shipped, as ``{"modules": {name: source}, "packages": [names]}`` under
+    :data:`SHIPPED_ROOT` (built once: do not change it)."""
+    installed = pathlib.Path(__file__).resolve().parent.parent
+    modules, packages = {SHIPPED_ROOT: ""}, [SHIPPED_ROOT]
+    for sub in SHIPPED:
+        sub_modules, sub_packages = package_sources(installed / sub, SHIPPED_ROOT + "." + sub)
+        modules.update(sub_modules)
+        packages += sub_packages
+    return {"modules": modules, "packages": packages}
+
+
+@functools.lru_cache(maxsize=None)
 def agent_bundle(entry="main") -> bytes:
-    """The agent's modules as the length-prefixed bundle the bootstrap reads; ``entry`` is run."""
-    root = pathlib.Path(__file__).resolve().parent.parent / "agent"
-    modules = {}
-    for path in sorted(root.glob("*.py")):
-        name = AGENT_PACKAGE if path.stem == "__init__" else "%s.%s" % (AGENT_PACKAGE, path.stem)
-        modules[name] = path.read_text(encoding="utf-8")
-    bundle = {"modules": modules, "packages": [AGENT_PACKAGE], "entry": AGENT_PACKAGE + "." + entry}
+    """The shipped modules as the length-prefixed bundle the bootstrap reads; the agent's ``entry`` is run."""
+    bundle = dict(shipped_sources(), entry=AGENT_PACKAGE + "." + entry)
     blob = zlib.compress(json.dumps(bundle).encode("utf-8"), 6)
     return b"%d\n" % len(blob) + blob
 

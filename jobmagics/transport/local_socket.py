@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 
-from ..agent import wire
+from ..core import wire
 from ..errors import UserInputError
 from .base import Transport
 from .bootstrap import agent_bundle, agent_command

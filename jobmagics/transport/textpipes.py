@@ -3,7 +3,7 @@
 Four pipes per job process, their read ends held only here: its fds 1 and 2
 (what C code, ``os.write`` and its child processes write) and its job's own
 stdout and stderr text (``print``, ``sys.stdout``;
-``jobmagics/agent/textpipe.py``). Once a write returns, the bytes are in a
+``jobmagics/core/textpipe.py``). Once a write returns, the bytes are in a
 pipe, so a process that dies right after (``os._exit``, a signal, the OOM
 killer) loses none of them.
 
@@ -23,7 +23,7 @@ import select
 import threading
 import time
 
-from ..agent import textpipe
+from ..core import textpipe
 
 #: Bytes a pipe holds (Linux, up to /proc/sys/fs/pipe-max-size): a chatty job writes on while the
 #: reader gathers its lines, and a flood crosses in big reads.

@@ -14,9 +14,9 @@ import threading
 import ipywidgets as widgets
 
 from . import comm_routing
-from ..agent.delivery import collapse
-from ..agent.states import JobState
-from ..agent.table import html_table, text_table
+from ..core.delivery import collapse
+from ..core.states import JobState
+from ..core.table import html_table, text_table
 from .updater import updater
 
 STATE_COLOURS = {

@@ -8,7 +8,7 @@ import pytest
 import jobmagics
 from jobmagics import JobState
 from jobmagics.sessions import remote
-from jobmagics.agent.states import SessionState
+from jobmagics.core.states import SessionState
 from jobmagics.errors import JobError
 from jobmagics.transport.ssh import HostKeyError, SSHError
 

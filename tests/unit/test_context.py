@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 import jobmagics
-from jobmagics.agent import context
-from jobmagics.agent.context import JobContext, RoutingStream
+from jobmagics.core import context
+from jobmagics.core.context import JobContext, RoutingStream
 
 
 class Sink:
@@ -245,7 +245,7 @@ def test_bind_and_current_are_per_thread():
 
 
 def test_a_second_copy_of_the_module_shares_the_job_contexts():
-    # Like the shipped _jobmagics_agent.context next to the installed jobmagics.agent.context.
+    # Like the shipped _jobmagics.core.context next to the installed jobmagics.core.context.
     spec = importlib.util.spec_from_file_location("_jobmagics_test_context_copy", context.__file__)
     copy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(copy)
@@ -263,7 +263,7 @@ def test_a_second_copy_of_the_module_shares_the_job_contexts():
 
 def test_importing_again_keeps_the_shared_state():
     state = sys.modules[context._STATE_MODULE]
-    assert importlib.import_module("jobmagics.agent.context") is context
+    assert importlib.import_module("jobmagics.core.context") is context
     assert context._shared_state() is state
 
 

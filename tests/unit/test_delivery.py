@@ -2,10 +2,10 @@ import sys
 
 import pytest
 
-from jobmagics.agent.delivery import collapse, deliver
-from jobmagics.agent.errors import JobError
-from jobmagics.agent.job import Job
-from jobmagics.agent.records import Record
+from jobmagics.core.delivery import collapse, deliver
+from jobmagics.core.errors import JobError
+from jobmagics.core.job import Job
+from jobmagics.core.records import Record
 
 
 @pytest.fixture(autouse=True)

@@ -29,13 +29,13 @@ def test_every_exception_of_jobmagics_is_in_the_one_tree_and_drawn():
 
 
 def test_the_stop_signal_is_no_error_so_that_job_code_cannot_catch_it():
-    from jobmagics.agent.runner import StopJob
+    from jobmagics.core.runner import StopJob
 
     assert not issubclass(StopJob, Exception) and "StopJob" in errors.__doc__
 
 
 def test_lower_layer_errors_are_named_by_the_tree():
-    from jobmagics.agent import wire
+    from jobmagics.core import wire
     from jobmagics.hosts import agent
 
     assert wire.ProtocolError is errors.ProtocolError

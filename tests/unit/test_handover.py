@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from jobmagics.agent import handover, wire
+from jobmagics.core import wire
+from jobmagics.agent import handover
 
 pytestmark = [pytest.mark.timeout(30),
               pytest.mark.skipif(not handover.supported(), reason="no descriptor passing here")]

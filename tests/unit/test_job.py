@@ -1,8 +1,8 @@
 import pytest
 
-from jobmagics.agent.errors import JobError
-from jobmagics.agent.job import Job
-from jobmagics.agent.states import JobState
+from jobmagics.core.errors import JobError
+from jobmagics.core.job import Job
+from jobmagics.core.states import JobState
 
 
 def make_job():
@@ -105,7 +105,7 @@ def test_tail_is_the_last_whole_lines_and_the_line_being_written():
 
 
 def test_tail_keeps_streams_apart_and_long_lines_short():
-    from jobmagics.agent.job import TAIL_CHARS
+    from jobmagics.core.job import TAIL_CHARS
 
     job = make_job()
     job._record("stdout", "no newline yet")
@@ -138,9 +138,9 @@ def test_a_callback_that_raises_is_logged_and_the_others_still_run(caplog):
 
 
 def test_a_thread_job_whose_callback_raises_still_completes():
-    from jobmagics.agent.registry import JobRegistry
-    from jobmagics.agent.runner import Work
-    from jobmagics.agent.threadhost import ThreadHost
+    from jobmagics.core.registry import JobRegistry
+    from jobmagics.core.runner import Work
+    from jobmagics.core.threadhost import ThreadHost
 
     registry, host = JobRegistry(), ThreadHost()
     job = registry.add(Job("21 * 2", "ThreadJob"))

@@ -2,7 +2,7 @@
 import pytest
 
 from jobmagics.ship import jobcode
-from jobmagics.agent.shell_escape import SHELL_NAME, expand
+from jobmagics.core.shell_escape import SHELL_NAME, expand
 from jobmagics.errors import CodeSyntaxError
 
 

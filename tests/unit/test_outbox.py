@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from jobmagics.agent import serialize, wire
+from jobmagics.core import serialize, wire
 from jobmagics.agent.outbox import Outbox
-from jobmagics.agent.states import JobState
+from jobmagics.core.states import JobState
 
 PRIMER_JOB = 999
 

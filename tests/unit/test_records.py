@@ -1,7 +1,7 @@
 import pytest
 import threading
 
-from jobmagics.agent.records import Record, RecordLog
+from jobmagics.core.records import Record, RecordLog
 
 
 def _fill(log, n, start=1, text="x" * 100):

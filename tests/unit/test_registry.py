@@ -1,9 +1,9 @@
 import pytest
 
-from jobmagics.agent.errors import JobNotFoundError, JobStateError
-from jobmagics.agent.job import Job
-from jobmagics.agent.registry import JobRegistry
-from jobmagics.agent.states import JobState
+from jobmagics.core.errors import JobNotFoundError, JobStateError
+from jobmagics.core.job import Job
+from jobmagics.core.registry import JobRegistry
+from jobmagics.core.states import JobState
 
 
 def add(reg, name=None, job_type="ThreadJob"):

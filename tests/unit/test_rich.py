@@ -4,7 +4,7 @@ import builtins
 
 import pytest
 
-from jobmagics.agent import rich
+from jobmagics.core import rich
 
 
 class Rich:

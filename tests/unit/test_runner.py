@@ -1,8 +1,8 @@
 import pytest
 
-from jobmagics.agent import runner
-from jobmagics.agent.runner import StopJob, Work, compile_cell, describe_exception, outcome_of, run_work
-from jobmagics.agent.states import JobState
+from jobmagics.core import runner
+from jobmagics.core.runner import StopJob, Work, compile_cell, describe_exception, outcome_of, run_work
+from jobmagics.core.states import JobState
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_stopjob_is_not_an_exception_job_code_catches():
 
 
 def test_the_same_code_is_compiled_once_and_each_run_gets_its_own_namespace():
-    from jobmagics.agent import runner
+    from jobmagics.core import runner
 
     code = "value = value + 1\nvalue  # compiled once"
     assert run_work(Work(code=code, namespace={"value": 1}), lambda v: None) == 2

@@ -5,8 +5,8 @@ import socket
 import numpy as np
 import pytest
 
-from jobmagics.agent import serialize
-from jobmagics.agent.errors import SerializationError
+from jobmagics.core import serialize
+from jobmagics.core.errors import SerializationError
 
 
 def roundtrip(obj):
@@ -68,17 +68,27 @@ def test_a_big_bytes_value_travels_as_its_own_buffer_and_comes_back_as_bytes():
 def test_an_object_of_the_job_core_made_in_a_shipped_agent_is_rebuilt_with_this_copy():
     import pickle
 
-    from jobmagics.agent.table import JobInfo, JobList
+    from jobmagics.core.table import JobInfo, JobList
 
     data = {"id": 1, "name": "there", "job_type": "ThreadJob", "state": "Completed", "command": "1",
             "location": "localhost", "has_more_data": False}
     sent = pickle.dumps(JobList([JobInfo(data)]), protocol=0)  # module names as plain lines
-    # What an agent running as the shipped package _jobmagics_agent writes:
-    sent = sent.replace(b"\njobmagics.agent.", b"\n_jobmagics_agent.").replace(b"cjobmagics.agent.", b"c_jobmagics_agent.")
-    assert b"_jobmagics_agent.table" in sent
+    # What an agent running the shipped package _jobmagics.core writes:
+    sent = sent.replace(b"\njobmagics.core.", b"\n_jobmagics.core.").replace(b"cjobmagics.core.", b"c_jobmagics.core.")
+    assert b"_jobmagics.core.table" in sent
     received = serialize.loads(serialize.Payload(serialize.PICKLE, sent, []))
     assert type(received) is JobList and type(received[0]) is JobInfo
     assert received[0].name == "there" and received[0].state == "Completed"
+
+
+@pytest.mark.parametrize("name, home", [
+    ("_jobmagics.core.table", "jobmagics.core.table"), ("jobmagics.core.table", "jobmagics.core.table"),
+    ("_jobmagics.agent.main", "jobmagics.agent.main"), ("_jobmagics_agent.table", "jobmagics.core.table"),
+    ("_jobmagics.widgets", "_jobmagics.widgets"), ("jobmagics.api", "jobmagics.api"), ("numpy", "numpy"),
+])
+def test_the_shipped_names_come_home_and_nothing_else_changes(name, home):
+    # _jobmagics_agent: what a session started by an earlier jobmagics (one flat package) calls the core.
+    assert serialize.home_module(name) == home
 
 
 def _notebook(monkeypatch, source):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobmagics.agent.states import SESSION_TRANSITIONS, SessionState
+from jobmagics.core.states import SESSION_TRANSITIONS, SessionState
 from jobmagics.sessions.session import Session
 
 

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from jobmagics.ship import shipping
-from jobmagics.agent import serialize, wire
+from jobmagics.core import serialize, wire
 from jobmagics.errors import ShipError, UserInputError
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from jobmagics.agent.states import FINISHED, TRANSITIONS, JobState, derive_parent_state, parse_state
+from jobmagics.core.states import FINISHED, TRANSITIONS, JobState, derive_parent_state, parse_state
 
 
 def test_states_compare_equal_to_their_names():

@@ -1,9 +1,9 @@
 from IPython.lib.pretty import pretty
 
-from jobmagics.agent.job import Job
-from jobmagics.agent.registry import JobRegistry
-from jobmagics.agent.states import JobState
-from jobmagics.agent.table import COLUMNS, JobList, html_table, text_table
+from jobmagics.core.job import Job
+from jobmagics.core.registry import JobRegistry
+from jobmagics.core.states import JobState
+from jobmagics.core.table import COLUMNS, JobList, html_table, text_table
 
 
 def make_job(command="x + 1", job_id=1, name=None, job_type="ThreadJob"):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from jobmagics.agent import textpipe
+from jobmagics.core import textpipe
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,10 +7,10 @@ import weakref
 
 import pytest
 
-from jobmagics.agent import context, threadhost
-from jobmagics.agent.job import Job
-from jobmagics.agent.runner import Work
-from jobmagics.agent.states import JobState
+from jobmagics.core import context, threadhost
+from jobmagics.core.job import Job
+from jobmagics.core.runner import Work
+from jobmagics.core.states import JobState
 
 
 def wait_until(predicate, timeout=10):

@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from jobmagics.agent import serialize, wire
+from jobmagics.core import serialize, wire
 
 
 def test_frames_roundtrip_with_out_of_band_buffers():

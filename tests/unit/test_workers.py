@@ -3,7 +3,7 @@ import contextvars
 import threading
 import time
 
-from jobmagics.agent.workers import Workers
+from jobmagics.core.workers import Workers
 
 
 def wait_until(predicate, timeout=10):

@@ -46,16 +46,23 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-# The job core is jobmagics.agent in a kernel and _jobmagics_agent in an agent that was sent by source:
-# an object of it (a JobList an entered cell returns) is rebuilt with this process's copy.
-_CORE_PACKAGES = ("jobmagics.agent", "_jobmagics_agent")
+# The shipped code is jobmagics.core and jobmagics.agent in a kernel, and _jobmagics.core and
+# _jobmagics.agent where it was sent by source: an object of it (a JobList an entered cell returns)
+# is rebuilt with this process's copy.
+_SHIPPED_ROOTS = ("jobmagics", "_jobmagics")
+_SHIPPED_PACKAGES = ("core", "agent")
+#: What a session started by an earlier jobmagics calls the core (it shipped one flat package).
+_EARLIER_CORE = "_jobmagics_agent"
 
 
 def home_module(module):
-    """``module`` of the job core as this process names it; any other module unchanged."""
-    for package in _CORE_PACKAGES:
-        if module == package or module.startswith(package + "."):
-            return __package__ + module[len(package):]
+    """``module`` of the shipped code as this process names it; any other module unchanged."""
+    here = __package__.rpartition(".")[0]
+    root, _, rest = module.partition(".")
+    if root in _SHIPPED_ROOTS and rest.split(".")[0] in _SHIPPED_PACKAGES:
+        return here + "." + rest
+    if root == _EARLIER_CORE:
+        return here + ".core" + ("." + rest if rest else "")
     return module
 
 

@@ -7,7 +7,7 @@ job context where a write belongs and otherwise passes it through.
 
 The thread -> context map lives in one module object registered in
 ``sys.modules`` so that every copy of this file in a process (the installed
-``jobmagics.agent.context`` and the shipped ``_jobmagics_agent.context``) sees
+``jobmagics.core.context`` and the shipped ``_jobmagics.core.context``) sees
 the same contexts: ``from jobmagics import emit`` works in either.
 """
 from __future__ import annotations

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import threading
 
-from .agent.job import Job
-from .agent.states import JobState
-from .errors import UserInputError
+from ..core.job import Job
+from ..core.states import JobState
+from ..errors import UserInputError
 
 
 def throttle_of(throttle_limit, default=None):
@@ -114,9 +114,9 @@ def start_foreach(items, throttle_limit, job_type, start_child, command, name=No
 
 def start_local(host, work, args, options):
     """``start_job(..., foreach=items)`` in this kernel: each child on ``host`` (threads or processes)."""
-    from . import api
-    from .ship import shipping
-    from .agent.runner import Work
+    from .. import api
+    from ..core.runner import Work
+    from ..ship import shipping
 
     items, limit = options.pop("foreach"), throttle_of(options.pop("throttle_limit"))
     name = options.pop("name")
