@@ -211,6 +211,17 @@ class Job:
         """
         return self._set_state(new, reason, if_legal=True)
 
+    def _fail(self, exc) -> bool:
+        """A host could not run the job (no process, a broken link): ``exc`` as its error, state Failed.
+
+        Nothing changes for a job that already finished: it may have run to its end before
+        the failure reached its host (a start that returned after its session closed).
+        """
+        if self.finished:
+            return False
+        self._record("error", {"ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
+        return self._set_state(JobState.Failed, str(exc), if_legal=True)
+
     def _begin_stop(self):
         """A host's first step of stopping: state Stopping, and the stop flag the job's code can see."""
         self._set_state(JobState.Stopping)

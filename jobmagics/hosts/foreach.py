@@ -68,8 +68,7 @@ class Throttle:
                 try:
                     self._start_child(child)
                 except Exception as exc:  # this child failed to start; the others carry on
-                    child._record("error", {"ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
-                    child._set_state(JobState.Failed, str(exc), if_legal=True)
+                    child._fail(exc)
 
     def _on_child_state(self, child, old, new):
         if not new.finished:

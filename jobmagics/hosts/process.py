@@ -67,9 +67,8 @@ class ProcessHost:
             link.start(job, request, buffers)
             link.serve()
         except Exception as exc:  # a broken agent fails its job, never the kernel
-            if not job.finished and job.state != JobState.Stopping:
-                job._record("error", {"ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
-                job._set_state(JobState.Failed, str(exc))
+            if job.state != JobState.Stopping:  # a stop's own ending is not a failure
+                job._fail(exc)
         finally:
             self._ended(job, link)
 

@@ -111,8 +111,7 @@ class WarmProcessHost:
             with self._cond:
                 self._workers.remove(worker)
             job, worker.job = worker.job, None
-            job._record("error", {"ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
-            job._set_state(JobState.Failed, str(exc))
+            job._fail(exc)
             self._dispatch()
             return
         worker.transport.text.start(worker.deliver)

@@ -66,10 +66,7 @@ class FanOut:
             if child.state == JobState.NotStarted:
                 session.host.start(child, ShippedWork(self.request, self.buffers))
         except Exception as exc:  # this computer failed; the others carry on
-            if child.finished:
-                return  # it ran to its end before the start returned (its session closed since): nothing failed
-            child._record("error", {"ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
-            child._set_state(JobState.Failed, str(exc))
+            child._fail(exc)
 
     def _on_child_state(self, child, old, new):
         if not new.finished:

@@ -36,6 +36,18 @@ def test_a_finished_job_never_changes_state_again():
     assert job.state == JobState.Stopped and job.reason == "stopped on request"
 
 
+def test_a_host_failure_fails_the_job_with_its_error_but_leaves_a_finished_job_alone():
+    job = make_job()
+    assert job._fail(OSError("no process could start")) is True
+    assert job.state == JobState.Failed and job.reason == "no process could start"
+    assert [(r.stream, r.data.ename) for r in job.records()] == [("error", "OSError")]
+    done = make_job()
+    done._set_state(JobState.Running)
+    done._set_state(JobState.Completed)
+    assert done._fail(ValueError("I/O operation on closed file")) is False  # it ran to its end first
+    assert done.state == JobState.Completed and list(done.records()) == []
+
+
 def test_illegal_transition_is_a_bug_not_silence():
     job = make_job()
     job._set_state(JobState.Running)
