@@ -50,10 +50,15 @@ def compile_cell(code, filename):
 
 
 def _register_source(code, label):
-    # Tracebacks from job code then show its lines, as they do for a cell.
-    filename = "<%s-%d>" % (label, next(_code_numbers))
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    return filename
+    # Tracebacks from job code then show its lines, as they do for a cell. The cache is the
+    # process's: a name another copy of this module took (a shipped core loaded beside the
+    # installed one) is skipped, never overwritten.
+    lines = code.splitlines(True)
+    while True:
+        filename = "<%s-%d>" % (label, next(_code_numbers))
+        entry = (len(code), None, lines, filename)
+        if linecache.cache.setdefault(filename, entry) is entry:
+            return filename
 
 
 def run_work(work, emit):

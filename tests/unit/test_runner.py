@@ -213,3 +213,18 @@ def test_a_failure_of_code_run_before_still_shows_its_lines(as_host):
         exc, _ = _failure(Work(code=code))
         text = describe_exception(exc)["traceback"]
         assert "raise ValueError('again')" in text
+
+
+def test_a_second_copy_of_the_core_in_the_process_never_overwrites_a_jobs_lines(as_host, monkeypatch):
+    import itertools
+
+    # Another copy's counter (a shipped core loaded beside this one) hands out names this one used.
+    exc, _ = _failure(Work(code="raise ValueError('first copy')"))
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    taken = tb.tb_frame.f_code.co_filename  # "<job-N>"
+    monkeypatch.setattr(runner, "_code_numbers", itertools.count(int(taken[len("<job-"):-1])))
+    second, _ = _failure(Work(code="x = 2\nraise KeyError('second copy')"))
+    assert "raise ValueError('first copy')" in describe_exception(exc)["traceback"]
+    assert "raise KeyError('second copy')" in describe_exception(second)["traceback"]
