@@ -34,9 +34,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE = ROOT / "docs" / "_build" / "html"
+NOTEBOOK_PAGES = ["notebooks/%s.html" % path.stem for path in sorted((ROOT / "notebooks").glob("*.ipynb"))
+                  if not path.name.endswith(".out.ipynb")]  # every notebook: each is a page of the site
 PAGES = ["index.html", "docs/index.html", "docs/jobs.html", "docs/api.html", "docs/magics/start_job.html",
-         "notebooks/tour.html", "notebooks/teaching.html", "notebooks/data-science.html", "notebooks/remote-sessions.html",
-         "notebooks/local_jobs.html"]
+         "docs/cluster.html"] + NOTEBOOK_PAGES
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -97,6 +98,12 @@ def job_widgets(page):
         has=page.locator("button", has_text="Receive")).filter(has=page.locator("button", has_text="Stop"))
 
 
+def jobmagics_widgets(page):
+    """jobmagics' rendered widgets of any kind: a job's, a job table's, a session's."""
+    return page.locator(".jupyter-widgets.jobmagics-job, .jupyter-widgets.jobmagics-table, "
+                        ".jupyter-widgets.jobmagics-session")
+
+
 def test_the_tour_page_renders_its_job_widgets(site, browser, tmp_path):
     page, errors = open_page(browser, site + "notebooks/tour.html")
     widgets = job_widgets(page)
@@ -115,12 +122,22 @@ def test_the_tour_page_renders_its_job_widgets(site, browser, tmp_path):
     assert not errors, errors + _QuietHandler.missing
 
 
+def test_the_cluster_page_renders_its_session_and_its_jobs_on_workers(site, browser):
+    page, errors = open_page(browser, site + "notebooks/cluster.html")
+    primes = job_widgets(page).filter(has_text="primes")
+    expect(primes.first).to_be_visible(timeout=30_000)
+    expect(primes.first).to_contain_text("RemoteJob")
+    expect(primes.first).to_contain_text("on tcp://127.0.0.1:")  # its location: the worker that ran it
+    expect(page.locator(".jobmagics-session").first).to_contain_text("Cluster to tcp://127.0.0.1:")
+    page.wait_for_load_state("networkidle")
+    assert not errors, errors + _QuietHandler.missing
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_page_loads_without_javascript_errors(site, browser, path):
     page, errors = open_page(browser, site + path)
     expect(page.locator(".bd-article, body").first).to_be_visible()
-    if path.startswith("notebooks/") and page.locator("script[type='application/vnd.jupyter.widget-view+json']").count():
-        # rendered from the stored state: embed.js ran to the end
-        expect(page.locator(".jupyter-widgets").first).to_be_visible(timeout=30_000)
+    if path in NOTEBOOK_PAGES:  # every notebook shows jobs: their widgets, rendered from the stored state
+        expect(jobmagics_widgets(page).first).to_be_visible(timeout=30_000)
     page.wait_for_load_state("networkidle")
     assert not errors, errors + _QuietHandler.missing

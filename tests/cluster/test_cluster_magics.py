@@ -90,3 +90,25 @@ def test_disconnect_then_a_new_kernel_receives_every_line_once(dask_cluster, tmp
         for kernel in (first, second):
             if kernel is not None:
                 kernel.shutdown()
+
+
+def test_a_local_cluster_left_open_ends_with_the_kernel():
+    """A ``--cluster local`` session not removed: the kernel's exit stops its running job and closes
+    its LocalCluster, and no process the kernel started (the Dask workers among them) outlives it."""
+    import psutil
+
+    kernel = loaded()
+    try:
+        opened = kernel.run("import os, time\nL = %new_session --cluster local --name L\n"
+                            "print(sorted(L.client.run(os.getpid).values()))")
+        assert opened.ok, opened.stderr
+        workers = [int(pid) for pid in opened.stdout.strip("[]\n").split(",")]
+        running = kernel.run("loop = %start_job --session L --name loop -- while True: pass\n"
+                             "while loop.state != 'Running': time.sleep(0.02)", timeout=120)
+        assert running.ok, running.stderr
+        descendants = psutil.Process(kernel.pid).children(recursive=True)
+        assert set(workers) <= {p.pid for p in descendants}
+    finally:
+        kernel.shutdown()
+    _, alive = psutil.wait_procs(descendants, timeout=60)
+    assert not alive, ["%d: %s" % (p.pid, " ".join(p.cmdline())) for p in alive]

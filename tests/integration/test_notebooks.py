@@ -4,12 +4,16 @@ Each one is executed by ``scripts/run_notebook.py`` (nbclient, a real kernel of 
 cell that ends in an error fails the run unless it is tagged ``raises-exception``, and so does a
 process left running after the kernel has shut down. The remote-sessions notebook runs twice: on
 the computers of ``JOBMAGICS_DEMO_HOSTS`` (the test sshd's two addresses, by their
-``~/.ssh/config`` names), and without that variable, on the local sessions it falls back to.
+``~/.ssh/config`` names), and without that variable, on the local sessions it falls back to. The
+cluster notebook's ``LocalCluster`` belongs to its session: its worker processes end when the
+session is removed (the notebook shows it), and the leftover check would catch any that outlived
+the kernel.
 """
 from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -40,7 +44,14 @@ def without_demo_hosts():
 
 
 def test_the_notebooks_are_the_ones_the_docs_list():
-    assert {"tour.ipynb", "teaching.ipynb", "data-science.ipynb", "remote-sessions.ipynb"} <= set(NOTEBOOKS)
+    assert {"tour.ipynb", "teaching.ipynb", "data-science.ipynb", "remote-sessions.ipynb", "cluster.ipynb"} \
+        <= set(NOTEBOOKS)
+    in_the_toctree = re.findall(r"^/notebooks/([\w-]+)$", (ROOT / "docs" / "notebooks.md").read_text(), re.M)
+    assert sorted(name + ".ipynb" for name in in_the_toctree) == NOTEBOOKS
+    linked_from_the_index = re.findall(r"\(\.\./notebooks/([\w-]+\.ipynb)\)", (ROOT / "docs" / "index.md").read_text())
+    assert sorted(linked_from_the_index) == NOTEBOOKS
+    named_in_the_readme = re.findall(r"notebooks/([\w-]+\.ipynb)", (ROOT / "README.md").read_text())
+    assert set(named_in_the_readme) == set(NOTEBOOKS)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -48,6 +59,11 @@ def test_notebook_runs_top_to_bottom(name):
     output = run_notebook(name, without_demo_hosts())
     if name == "remote-sessions.ipynb":
         assert "JOBMAGICS_DEMO_HOSTS is not set: using two local sessions" in output
+    if name == "cluster.ipynb":
+        workers = int(re.search(r"^ *(\d+) workers: ", output, re.M).group(1))
+        spread = int(re.search(r"children ran on (\d+) workers", output).group(1))
+        assert spread >= min(workers, 2), output  # the children spread over the workers
+        assert "worker processes still running: []" in output, output
 
 
 def test_remote_notebook_on_ssh_computers(sshd_server, tmp_path):
