@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import sys
 
+import psutil
 import pytest
+from proc_helpers import assert_processes_end
 
 import jobmagics
 from jobmagics import api
@@ -94,6 +96,28 @@ def test_a_pure_python_loop_is_really_stopped_and_the_worker_carries_on(cluster_
     after = [jobmagics.start_job("'still here'", session=cluster_session, namespace={}) for _ in range(2)]
     assert all(job.wait(30) for job in after)  # both workers took work again
     assert jobmagics.receive_job(*after, session=cluster_session) == ["still here"] * 2
+
+
+def test_a_stop_ends_the_processes_a_job_started_on_its_worker(cluster_session):
+    code = ("import subprocess, sys\n"
+            "sleeper = subprocess.Popen(['sleep', '600'])\n"
+            "python = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            "print(sleeper.pid, python.pid, flush=True)\n"
+            "subprocess.run(['sleep', '600'])")
+    job = jobmagics.start_job(code, session=cluster_session, namespace={})
+    other = jobmagics.start_job(code, session=cluster_session, namespace={})  # on the other worker
+    wait_for(job, lambda j: j.stdout.endswith("\n"))
+    wait_for(other, lambda j: j.stdout.endswith("\n"))
+    jobmagics.stop_job(job, session=cluster_session)
+    assert job.state == "Stopped" and "did not confirm" not in job.reason
+    assert_processes_end([int(pid) for pid in job.stdout.split()], timeout=30)
+    assert other.state == "Running" and all(psutil.pid_exists(int(pid)) for pid in other.stdout.split())
+    after = jobmagics.start_job("'next'", session=cluster_session, namespace={})
+    assert after.wait(30) and after.location == job.location  # the stopped job's worker took it
+    assert jobmagics.receive_job(after, session=cluster_session) == "next"
+    jobmagics.stop_job(other, session=cluster_session)
+    assert other.state == "Stopped"
+    assert_processes_end([int(pid) for pid in other.stdout.split()], timeout=30)
 
 
 def test_invoke_as_job_comes_back_to_the_kernel(cluster_session, dask_cluster, capsys):

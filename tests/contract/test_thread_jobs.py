@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+from proc_helpers import assert_processes_end
+
 import jobmagics
 from jobmagics import JobState
 
@@ -37,3 +39,15 @@ def test_code_can_check_stop_requested_and_return_cleanly():
     assert started.wait(30)
     job.stop()
     assert job.state == JobState.Stopped
+
+
+def test_a_stop_ends_a_process_the_job_forked():
+    code = ("import multiprocessing, time\n"
+            "child = multiprocessing.get_context('fork').Process(target=time.sleep, args=(600,))\n"
+            "child.start()\nprint(child.pid, flush=True)\nchild.join()")
+    job = jobmagics.start_job(code, thread=True, namespace={})
+    while not job.stdout.endswith("\n"):
+        assert job.wait_for_activity(job.activity, timeout=30)
+    job.stop()
+    assert job.state == JobState.Stopped and "abandoned" not in job.reason
+    assert_processes_end([int(job.stdout)], timeout=30)
