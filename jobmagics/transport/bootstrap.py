@@ -80,15 +80,17 @@ def dill_sources():
     return {"modules": modules, "packages": packages}
 
 
+def shipped_sources():
+    """What travels to a bare Python: {"modules": {name: source}, "packages": [names]}, the agent's
+    modules under the private package name (an SSH or local agent's bundle, a Dask worker's plugin)."""
+    modules, packages = package_sources(pathlib.Path(__file__).resolve().parent.parent / "agent", AGENT_PACKAGE)
+    return {"modules": modules, "packages": packages}
+
+
 @functools.lru_cache(maxsize=None)
 def agent_bundle(entry="main") -> bytes:
     """The agent's modules as the length-prefixed bundle the bootstrap reads; ``entry`` is run."""
-    root = pathlib.Path(__file__).resolve().parent.parent / "agent"
-    modules = {}
-    for path in sorted(root.glob("*.py")):
-        name = AGENT_PACKAGE if path.stem == "__init__" else "%s.%s" % (AGENT_PACKAGE, path.stem)
-        modules[name] = path.read_text(encoding="utf-8")
-    bundle = {"modules": modules, "packages": [AGENT_PACKAGE], "entry": AGENT_PACKAGE + "." + entry}
+    bundle = dict(shipped_sources(), entry=AGENT_PACKAGE + "." + entry)
     blob = zlib.compress(json.dumps(bundle).encode("utf-8"), 6)
     return b"%d\n" % len(blob) + blob
 

@@ -23,7 +23,8 @@ DASK = os.path.join(os.path.dirname(sys.executable), "dask")
 class DaskCluster:
     """A scheduler and its workers, as processes of this test session."""
 
-    def __init__(self, workers=2):
+    def __init__(self, workers=2, worker_env=None):
+        self.worker_env = worker_env
         self.dir = tempfile.mkdtemp(prefix="jobmagics-dask-")
         self.scheduler_file = os.path.join(self.dir, "scheduler.json")
         self.processes = []
@@ -36,16 +37,17 @@ class DaskCluster:
             self.address = client.scheduler.address
             self.worker_addresses = sorted(client.scheduler_info()["workers"])
 
-    def _start(self, *args):
+    def _start(self, *args, env=None):
         log = open(os.path.join(self.dir, "%s-%d.log" % (args[0], len(self.processes))), "wb")
         self.logs.append(log)
-        process = subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=env)
         self.processes.append(process)
         return process
 
     def start_worker(self):
         return self._start("worker", "--scheduler-file", self.scheduler_file, "--nthreads", "1", "--no-nanny",
-                           "--host", "127.0.0.1", "--no-dashboard")
+                           "--host", "127.0.0.1", "--no-dashboard", env=self.worker_env)
 
     def close(self):
         for process in reversed(self.processes):
@@ -74,6 +76,37 @@ def dask_cluster():
 def one_worker_cluster():
     """A cluster of its own (one worker, killed by the test that uses it)."""
     cluster = DaskCluster(workers=1)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+# A worker's sitecustomize: this Python cannot import jobmagics (installed or not, as on a cluster without it).
+REFUSE_JOBMAGICS = """
+import sys
+
+
+class _RefuseJobmagics:
+    def find_spec(self, name, path=None, target=None):
+        if name == "jobmagics" or name.startswith("jobmagics."):
+            raise ModuleNotFoundError("No module named %r (refused by the test's sitecustomize)" % name, name=name)
+        return None
+
+
+sys.meta_path.insert(0, _RefuseJobmagics())
+"""
+
+
+@pytest.fixture
+def bare_worker_cluster(tmp_path):
+    """A cluster of its own whose one worker cannot import jobmagics."""
+    import importlib.util
+
+    assert importlib.util.find_spec("sitecustomize") is None, "the venv has a sitecustomize this would shadow"
+    (tmp_path / "sitecustomize.py").write_text(REFUSE_JOBMAGICS)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    cluster = DaskCluster(workers=1, worker_env=env)
     try:
         yield cluster
     finally:

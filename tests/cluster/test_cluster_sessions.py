@@ -215,14 +215,14 @@ def test_a_tls_scheduler_is_reached_with_the_clusters_own_security():
 
 
 def test_a_removed_job_is_forgotten_on_its_worker(cluster_session):
-    from jobmagics.cluster import worker
+    from jobmagics.cluster.onworker import call
 
     job = jobmagics.start_job("print('x')", session=cluster_session, namespace={})
     assert job.wait(30)
     (key,) = [key for key, t in cluster_session._tracked.items() if t.job is job]
-    kept = cluster_session.client.run(worker.fetch, {key: (0, 0)})
+    kept = cluster_session.client.run(call, "fetch", {key: (0, 0)})
     assert any(key in found for found in kept.values())
     jobmagics.remove_job(job, session=cluster_session)
     assert not cluster_session.jobs()
-    kept = cluster_session.client.run(worker.fetch, {key: (0, 0)})
+    kept = cluster_session.client.run(call, "fetch", {key: (0, 0)})
     assert not any(key in found for found in kept.values())
