@@ -23,7 +23,7 @@ DASK = os.path.join(os.path.dirname(sys.executable), "dask")
 class DaskCluster:
     """A scheduler and its workers, as processes of this test session."""
 
-    def __init__(self, workers=2, worker_env=None):
+    def __init__(self, workers=2, worker_env=None, nanny_workers=0):
         self.worker_env = worker_env
         self.dir = tempfile.mkdtemp(prefix="jobmagics-dask-")
         self.scheduler_file = os.path.join(self.dir, "scheduler.json")
@@ -32,8 +32,9 @@ class DaskCluster:
         self.scheduler = self._start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                      "--scheduler-file", self.scheduler_file)
         self.workers = [self.start_worker() for _ in range(workers)]
+        self.nannies = [self.start_worker(nanny=True) for _ in range(nanny_workers)]
         with distributed.Client(scheduler_file=self.scheduler_file, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(workers, timeout=60)
+            client.wait_for_workers(workers + nanny_workers, timeout=60)
             self.address = client.scheduler.address
             self.worker_addresses = sorted(client.scheduler_info()["workers"])
 
@@ -45,9 +46,11 @@ class DaskCluster:
         self.processes.append(process)
         return process
 
-    def start_worker(self):
-        return self._start("worker", "--scheduler-file", self.scheduler_file, "--nthreads", "1", "--no-nanny",
-                           "--host", "127.0.0.1", "--no-dashboard", env=self.worker_env)
+    def start_worker(self, nanny=False):
+        """A worker of one thread (``nanny``: under a nanny, which starts it again when it dies)."""
+        return self._start("worker", "--scheduler-file", self.scheduler_file, "--nthreads", "1",
+                           "--nanny" if nanny else "--no-nanny", "--host", "127.0.0.1", "--no-dashboard",
+                           env=self.worker_env)
 
     def close(self):
         for process in reversed(self.processes):
@@ -66,6 +69,16 @@ class DaskCluster:
 @pytest.fixture(scope="module")
 def dask_cluster():
     cluster = DaskCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def nanny_cluster():
+    """A cluster of its own: one worker without a nanny, one under a nanny (restarted by the test)."""
+    cluster = DaskCluster(workers=1, nanny_workers=1)
     try:
         yield cluster
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import psutil
@@ -147,6 +148,38 @@ def test_a_killed_worker_fails_its_job_naming_the_worker(one_worker_cluster):
         one_worker_cluster.workers[0].kill()
         assert job.wait(60)
         assert job.state == "Failed" and worker in job.reason
+    finally:
+        remote.remove_session(session)
+
+
+def test_a_worker_its_nanny_restarts_fails_its_job_and_the_others_go_on(nanny_cluster, tmp_path):
+    api.registry()
+    session = remote.new_session(cluster=nanny_cluster.address)
+    try:
+        gate = tmp_path / "gate"
+        code = ("import os, time\nprint(os.getpid(), flush=True)\nwhile not os.path.exists(%r):\n"
+                "    time.sleep(0.01)\n'done'" % str(gate))
+        first, second = (jobmagics.start_job(code, session=session, namespace={}) for _ in range(2))
+        wait_for(first, lambda j: j.stdout.endswith("\n"))
+        wait_for(second, lambda j: j.stdout.endswith("\n"))
+        under_nanny = {p.pid for p in psutil.Process(nanny_cluster.nannies[0].pid).children(recursive=True)}
+        (on_nanny,) = [job for job in (first, second) if int(job.stdout) in under_nanny]
+        other = second if on_nanny is first else first
+        worker_pid = int(on_nanny.stdout)  # the worker process the nanny started
+        address = on_nanny.location
+        os.kill(worker_pid, signal.SIGKILL)
+        assert on_nanny.wait(60)
+        assert on_nanny.state == "Failed" and address in on_nanny.reason
+        assert other.state == "Running"
+        gate.write_text("go")
+        assert other.wait(30) and jobmagics.receive_job(other, session=session) == "done"
+        session.client.wait_for_workers(2, timeout=60)  # the nanny's new worker, with the agent installed again
+        from jobmagics.cluster.onworker import call
+
+        assert len(session.client.run(call, "sessions")) == 2  # raises where the worker module is missing
+        again = [jobmagics.start_job("'again'", session=session, namespace={}) for _ in range(2)]
+        assert all(job.wait(30) for job in again)
+        assert jobmagics.receive_job(*again, session=session) == ["again"] * 2
     finally:
         remote.remove_session(session)
 
