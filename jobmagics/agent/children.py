@@ -4,10 +4,12 @@ A thread job shares its process (a kernel, a session's agent, a Dask worker) wit
 process's own group cannot stand for the job. Instead every child the job's thread starts --
 through ``subprocess`` (and what is built on it: ``os.popen``, asyncio, ``!cmd``) or ``os.fork``
 (multiprocessing's default on Linux) -- leads a process group of its own, noted on the job's
-context (:class:`JobChildren`). Stopping the job ends those groups (SIGTERM, SIGKILL after a grace:
-``group.terminate_groups``, ``group.kill_what_is_left``), with whatever the children started in turn; children still running when the
-process ends are ended then (``group.end_adopted``). ``os.system`` and the spawn/forkserver start
-methods of multiprocessing start processes this does not see.
+context (:class:`JobChildren`). Stopping the job ends those groups (SIGTERM, SIGKILL after a
+grace: ``group.terminate_groups``, ``group.kill_what_is_left``), with whatever the children started
+in turn; children still running when the process ends are ended then (``group.end_adopted``).
+A ``Popen`` whose caller chose ``start_new_session`` or ``process_group`` itself is left alone (a
+daemon, or jobmagics' own fork server started from a job). ``os.system`` and the spawn/forkserver
+start methods of multiprocessing start processes this does not see.
 """
 from __future__ import annotations
 
@@ -72,9 +74,12 @@ def _leads_own_group(pid):
 def _wrap_popen_init(original):
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):
+        # A caller that chose a session or group of its own (jobmagics' fork server, a daemon) keeps it.
         children = _owner()
-        if children is not None and len(args) <= _POPEN_ARGS_BEFORE_SESSION \
-                and not kwargs.get("start_new_session") and kwargs.get("process_group") is None:
+        if children is not None and (len(args) > _POPEN_ARGS_BEFORE_SESSION or "start_new_session" in kwargs
+                                     or kwargs.get("process_group") is not None):
+            children = None
+        if children is not None:
             kwargs["start_new_session"] = True  # set up before exec: the group exists once Popen returns
         original(self, *args, **kwargs)
         if children is not None and _leads_own_group(self.pid):
