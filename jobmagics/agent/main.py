@@ -23,7 +23,8 @@ from ..core.registry import JobRegistry
 from ..core.runner import Work
 from ..core.states import JobState
 from ..core.threadhost import ThreadHost
-from . import group, jobservice, procname, signals
+from ..core import group
+from . import jobservice, procname, signals
 from .outbox import Outbox
 
 
@@ -88,7 +89,8 @@ class Agent:
         self.outbox = Outbox(self.writer, durable=durable)
         self.registry = JobRegistry()  # jobs kept here (results stay on this computer)
         self.forwarded = JobRegistry()  # the kernel's jobs: their records go to it as they come
-        self.host = ThreadHost(sink_for=self._sink_for, before_finish=self._before_finish)
+        # A session outlives its jobs: each owns the processes it starts. A process job's are its group.
+        self.host = ThreadHost(sink_for=self._sink_for, before_finish=self._before_finish, own_children=durable)
         self.service = jobservice.JobService(self.registry, self.host)
         jobservice.bind(self.service)
         self.kernel_ids = {}  # agent job -> the kernel's id for it (frames carry the kernel's)

@@ -1,7 +1,8 @@
 """The kernel's side of a cluster session: a Session of transport ``Cluster`` on a Dask cluster.
 
-Each job is one Dask task running :func:`.worker.run` on a worker the
-scheduler chooses; the job here is a :class:`~jobmagics.core.job.Job` fed by
+Each job is one Dask task running ``run`` of ``agent/daskworker.py`` on a worker the
+scheduler chooses (that module reaches the workers by source, with the rest of the
+agent: :func:`ship_agent`; workers need no jobmagics); the job here is a :class:`~jobmagics.core.job.Job` fed by
 the session's poller, which asks the workers (``Client.run``) for the records
 each job kept since the last time, and tells them which were received (the
 records are dropped there only then). The session's own registry holds the
@@ -19,7 +20,7 @@ from ..core.states import JobState, SessionState
 from ..core.verbs import LocalJobs
 from ..errors import UserInputError
 from ..sessions.session import Session
-from . import require_distributed, worker
+from . import require_distributed
 
 #: Seconds between two polls of the workers while jobs run (records stream at this pace).
 POLL_INTERVAL = 0.1
@@ -49,7 +50,7 @@ class ClusterHost:
         job._host = self
         job.location = session.computer_name  # until a worker takes it
         key = "jobmagics-%s" % uuid.uuid4().hex
-        future = session.client.submit(worker.run, key, session.token, session.name, dict(request),
+        future = session.client.submit(_on_worker(), "run", key, session.token, session.name, dict(request),
                                        [bytes(b) for b in buffers], key=key, pure=False)
         session._track(key, job, future)
         return job
@@ -65,7 +66,7 @@ class ClusterHost:
         tracked = session._tracked_of(job)
         if tracked is not None:
             try:  # on its worker; where no poll told which one yet, on every worker
-                session.client.run(worker.stop, [tracked.key], on_error="return",
+                session.client.run(_on_worker(), "stop", [tracked.key], on_error="return",
                                    workers=[tracked.worker] if tracked.worker else None)
             except Exception:
                 pass
@@ -93,6 +94,16 @@ class ClusterSession(Session):
     """A session on a Dask cluster (transport ``Cluster``); its computer is the scheduler."""
 
     def __init__(self, client, session_id, name=None, cluster=None, owns_client=True, token=None):
+        try:
+            ship_agent(client)
+        except Exception as exc:  # nothing opened stays open
+            if owns_client:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+            raise UserInputError("cannot install jobmagics' agent on the workers of %s: %s"
+                                 % (client.scheduler.address, str(exc).splitlines()[0] if str(exc)
+                                    else type(exc).__name__)) from None
         self.id = session_id
         self.name = name or "Cluster%d" % session_id
         self.client = client
@@ -197,7 +208,7 @@ class ClusterSession(Session):
                 del self._tracked[key]
         if keys and self.state == SessionState.Opened:
             try:
-                self.client.run(worker.forget, keys, on_error="return")
+                self.client.run(_on_worker(), "forget", keys, on_error="return")
             except Exception:
                 pass
 
@@ -247,7 +258,7 @@ class ClusterSession(Session):
         if not active:
             return
         wanted = {t.key: (t.fetched, t.acked) for t in active}
-        answers = self.client.run(worker.fetch, wanted, on_error="return")
+        answers = self.client.run(_on_worker(), "fetch", wanted, on_error="return")
         seen = {}
         for address, found in answers.items():
             if isinstance(found, BaseException):
@@ -395,7 +406,7 @@ class ClusterSession(Session):
             pass
         try:
             if tracked:
-                self.client.run(worker.forget, [t.key for t in tracked], on_error="return")
+                self.client.run(_on_worker(), "forget", [t.key for t in tracked], on_error="return")
             for t in running:
                 t.future.cancel()
         except Exception:
@@ -507,6 +518,69 @@ def attach(ref, session_id):
         raise UserInputError("session %s is no longer on %s" % (ref, address)) from None
     session = ClusterSession(client, session_id, name=value.get("name"), token=token)
     return session, session.adopt(value)
+
+
+def _on_worker():
+    """What tasks and ``Client.run`` send: ``onworker.call``, which calls the shipped worker module by name."""
+    if not _trampoline:
+        import cloudpickle
+
+        from . import onworker
+
+        _trampoline.append(_ByValue(cloudpickle.dumps(onworker.call)))
+    return _trampoline[0]
+
+
+class _ByValue:
+    """A function that any pickler sends by value (cloudpickle's bytes, loaded by cloudpickle there).
+
+    Dask pickles a task as a whole with plain pickle, which would name the function by its module
+    (``jobmagics...``, not importable on a worker without jobmagics); cloudpickle is on every worker.
+    """
+
+    def __init__(self, blob):
+        self.blob = blob
+
+    def __reduce__(self):
+        import cloudpickle
+
+        return cloudpickle.loads, (self.blob,)
+
+    def __call__(self, *args):  # not called here: it becomes the function itself where it is loaded
+        import cloudpickle
+
+        return cloudpickle.loads(self.blob)(*args)
+
+
+_trampoline = []
+
+
+def ship_agent(client):
+    """Register the worker plugin that installs the agent's sources on the cluster's workers.
+
+    The scheduler keeps it, so workers that join later get it too; a worker already holding
+    these very sources keeps them. The plugin and ``onworker.call`` travel by value.
+    """
+    import hashlib
+    import json
+
+    from ..transport import bootstrap
+    from . import onworker
+
+    sources = _shipped()
+    version = hashlib.sha256(json.dumps(sources, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    client.register_plugin(onworker.ShipAgent(sources, version, bootstrap.dill_sources()), name=onworker.PLUGIN_NAME)
+
+
+def _shipped():
+    from ..transport import bootstrap
+
+    if not _sources:
+        _sources.append(bootstrap.shipped_sources())
+    return _sources[0]
+
+
+_sources = []  # the agent's sources, read once per kernel
 
 
 def _client(distributed, address, label, **kwargs):

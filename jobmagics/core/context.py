@@ -58,6 +58,7 @@ class JobContext:
         self._pending_since = 0.0
         self.figures = None  # the job's open pyplot figures, once it makes one (figures.py)
         self.shown_figures = None  # figures the job displayed (figures.py)
+        self.children = None  # the process groups the job's children lead, where it owns them (children.py)
 
     def write(self, stream, text):
         if not text:

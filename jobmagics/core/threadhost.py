@@ -5,7 +5,7 @@ import ctypes
 import threading
 import time
 
-from . import context, figures, rich, runner, tqdm_hook, workers
+from . import children, context, figures, group, rich, runner, tqdm_hook, workers
 from .runner import StopJob, outcome_of, run_work
 from .states import JobState
 
@@ -42,6 +42,11 @@ class ThreadHost:
     which interrupts pure-Python loops; a thread blocked in a C call is waited
     for ``STOP_GRACE`` seconds, then abandoned and its further output dropped.
 
+    With ``own_children`` (where this process outlives its jobs: a kernel, a
+    session's agent, a Dask worker), each process a job's thread starts leads a
+    process group of its own (:mod:`.children`), which its stop ends too: a job
+    blocked waiting for one goes on and is stopped.
+
     Threads are reused (:class:`~.workers.Workers`): a thread whose job ended
     normally serves the next job; one whose job was abandoned ends with it.
     """
@@ -50,8 +55,9 @@ class ThreadHost:
 
     job_type = "ThreadJob"
 
-    def __init__(self, sink_for=None, stop_grace=STOP_GRACE, before_finish=None):
+    def __init__(self, sink_for=None, stop_grace=STOP_GRACE, before_finish=None, own_children=True):
         self._sink_for = sink_for or (lambda job: job._record)
+        self._own_children = own_children
         self._before_finish = before_finish
         self._stop_grace = stop_grace
         self._lock = threading.Lock()
@@ -64,6 +70,8 @@ class ThreadHost:
         rich.install_display_hook()
         tqdm_hook.install()
         figures.install()
+        if self._own_children:
+            children.install()
         sink = self._sink_for(job)
 
         def guarded_sink(stream, data):
@@ -80,6 +88,8 @@ class ThreadHost:
                 entry.in_sink = False
 
         ctx = context.JobContext(guarded_sink, job.stop_event)
+        if self._own_children:
+            ctx.children = children.JobChildren()
         entry = _Running(job, ctx)
         with self._lock:
             self._running[job.instance_id] = entry
@@ -139,8 +149,10 @@ class ThreadHost:
         job._begin_stop()
         if entry.ident == threading.get_ident():
             return  # a job stopping itself ends at its next write, or when its code checks stop_requested()
-        # Code that writes stops at its next write; a loop that never writes gets StopJob raised in it.
-        deadline = time.monotonic() + self._stop_grace
+        # Its processes end (a job waiting for one goes on); code that writes stops at its next write;
+        # a loop that never writes gets StopJob raised in it.
+        ending = entry.context.children is not None and entry.context.children.end_in_background()
+        deadline = time.monotonic() + self._stop_grace + (group.KILL_GRACE if ending else 0.0)
         job.wait(COOPERATIVE_WAIT)
         while not job.finished and time.monotonic() < deadline:
             with self._lock:

@@ -5,7 +5,7 @@ import os
 import threading
 
 from . import processes
-from ..agent.group import KILL_GRACE
+from ..core.group import KILL_GRACE
 from ..core.states import JobState
 from ..errors import AgentStartError
 from ..transport import spares

@@ -19,7 +19,7 @@ import threading
 import time
 
 from . import processes
-from ..agent.group import KILL_GRACE
+from ..core.group import KILL_GRACE
 from ..core.states import JobState
 from ..transport import spares
 from .process import EXIT_GRACE, connected_agent, end_of_process

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from ..hosts import processes
-from ..agent.group import KILL_GRACE
+from ..core.group import KILL_GRACE
 from ..errors import AgentStartError
 from . import forkserver
 from .base import Transport

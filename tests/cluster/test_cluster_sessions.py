@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
+import psutil
 import pytest
+from proc_helpers import assert_processes_end
 
 import jobmagics
 from jobmagics import api
@@ -96,6 +99,28 @@ def test_a_pure_python_loop_is_really_stopped_and_the_worker_carries_on(cluster_
     assert jobmagics.receive_job(*after, session=cluster_session) == ["still here"] * 2
 
 
+def test_a_stop_ends_the_processes_a_job_started_on_its_worker(cluster_session):
+    code = ("import subprocess, sys\n"
+            "sleeper = subprocess.Popen(['sleep', '600'])\n"
+            "python = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            "print(sleeper.pid, python.pid, flush=True)\n"
+            "subprocess.run(['sleep', '600'])")
+    job = jobmagics.start_job(code, session=cluster_session, namespace={})
+    other = jobmagics.start_job(code, session=cluster_session, namespace={})  # on the other worker
+    wait_for(job, lambda j: j.stdout.endswith("\n"))
+    wait_for(other, lambda j: j.stdout.endswith("\n"))
+    jobmagics.stop_job(job, session=cluster_session)
+    assert job.state == "Stopped" and "did not confirm" not in job.reason
+    assert_processes_end([int(pid) for pid in job.stdout.split()], timeout=30)
+    assert other.state == "Running" and all(psutil.pid_exists(int(pid)) for pid in other.stdout.split())
+    after = jobmagics.start_job("'next'", session=cluster_session, namespace={})
+    assert after.wait(30) and after.location == job.location  # the stopped job's worker took it
+    assert jobmagics.receive_job(after, session=cluster_session) == "next"
+    jobmagics.stop_job(other, session=cluster_session)
+    assert other.state == "Stopped"
+    assert_processes_end([int(pid) for pid in other.stdout.split()], timeout=30)
+
+
 def test_invoke_as_job_comes_back_to_the_kernel(cluster_session, dask_cluster, capsys):
     job = remote.invoke("print('there')\n7", session=cluster_session, as_job=True, namespace={})
     assert job in jobmagics.get_job()
@@ -123,6 +148,38 @@ def test_a_killed_worker_fails_its_job_naming_the_worker(one_worker_cluster):
         one_worker_cluster.workers[0].kill()
         assert job.wait(60)
         assert job.state == "Failed" and worker in job.reason
+    finally:
+        remote.remove_session(session)
+
+
+def test_a_worker_its_nanny_restarts_fails_its_job_and_the_others_go_on(nanny_cluster, tmp_path):
+    api.registry()
+    session = remote.new_session(cluster=nanny_cluster.address)
+    try:
+        gate = tmp_path / "gate"
+        code = ("import os, time\nprint(os.getpid(), flush=True)\nwhile not os.path.exists(%r):\n"
+                "    time.sleep(0.01)\n'done'" % str(gate))
+        first, second = (jobmagics.start_job(code, session=session, namespace={}) for _ in range(2))
+        wait_for(first, lambda j: j.stdout.endswith("\n"))
+        wait_for(second, lambda j: j.stdout.endswith("\n"))
+        under_nanny = {p.pid for p in psutil.Process(nanny_cluster.nannies[0].pid).children(recursive=True)}
+        (on_nanny,) = [job for job in (first, second) if int(job.stdout) in under_nanny]
+        other = second if on_nanny is first else first
+        worker_pid = int(on_nanny.stdout)  # the worker process the nanny started
+        address = on_nanny.location
+        os.kill(worker_pid, signal.SIGKILL)
+        assert on_nanny.wait(60)
+        assert on_nanny.state == "Failed" and address in on_nanny.reason
+        assert other.state == "Running"
+        gate.write_text("go")
+        assert other.wait(30) and jobmagics.receive_job(other, session=session) == "done"
+        session.client.wait_for_workers(2, timeout=60)  # the nanny's new worker, with the agent installed again
+        from jobmagics.cluster.onworker import call
+
+        assert len(session.client.run(call, "sessions")) == 2  # raises where the worker module is missing
+        again = [jobmagics.start_job("'again'", session=session, namespace={}) for _ in range(2)]
+        assert all(job.wait(30) for job in again)
+        assert jobmagics.receive_job(*again, session=session) == ["again"] * 2
     finally:
         remote.remove_session(session)
 
@@ -191,14 +248,14 @@ def test_a_tls_scheduler_is_reached_with_the_clusters_own_security():
 
 
 def test_a_removed_job_is_forgotten_on_its_worker(cluster_session):
-    from jobmagics.cluster import worker
+    from jobmagics.cluster.onworker import call
 
     job = jobmagics.start_job("print('x')", session=cluster_session, namespace={})
     assert job.wait(30)
     (key,) = [key for key, t in cluster_session._tracked.items() if t.job is job]
-    kept = cluster_session.client.run(worker.fetch, {key: (0, 0)})
+    kept = cluster_session.client.run(call, "fetch", {key: (0, 0)})
     assert any(key in found for found in kept.values())
     jobmagics.remove_job(job, session=cluster_session)
     assert not cluster_session.jobs()
-    kept = cluster_session.client.run(worker.fetch, {key: (0, 0)})
+    kept = cluster_session.client.run(call, "fetch", {key: (0, 0)})
     assert not any(key in found for found in kept.values())

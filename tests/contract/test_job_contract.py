@@ -1,7 +1,9 @@
 """What every job does wherever it runs (spec sections 2, 3 and 6)."""
 from __future__ import annotations
 
+import psutil
 import pytest
+from proc_helpers import assert_processes_end
 
 import jobmagics
 from jobmagics import JobError, JobState
@@ -151,3 +153,27 @@ def test_tqdm_bars_become_progress_records(host):
     last = job.progress[-1]
     assert last["percent"] == 100.0 and last["status"] == "crunching" and last["activity"] == "tqdm"
     assert job.stderr == ""  # the bar went to progress, not to stderr as text (nor its closing newline)
+
+
+# A job waiting for a child (a shell) that started a grandchild; it prints both pids first.
+WAITS_FOR_A_CHILD = ("import subprocess\n"
+                     "p = subprocess.Popen(['sh', '-c', 'sleep 600 & echo $!; wait'], stdout=subprocess.PIPE, text=True)\n"
+                     "print(p.pid, p.stdout.readline().strip(), flush=True)\np.wait()")
+
+
+def _pids_printed(job):
+    while not job.stdout.endswith("\n"):
+        assert job.wait_for_activity(job.activity, timeout=30), "the job printed no pids"
+    return [int(pid) for pid in job.stdout.split()]
+
+
+def test_a_stop_ends_the_processes_the_job_started_and_no_others(host):
+    stopped, other = host.start(WAITS_FOR_A_CHILD), host.start(WAITS_FOR_A_CHILD)
+    stopped_pids, other_pids = _pids_printed(stopped), _pids_printed(other)
+    stopped.stop()
+    assert stopped.state == JobState.Stopped and "abandoned" not in (stopped.reason or "")
+    assert_processes_end(stopped_pids, timeout=30)
+    assert not other.finished and all(psutil.pid_exists(pid) for pid in other_pids)
+    other.stop()
+    assert other.state == JobState.Stopped
+    assert_processes_end(other_pids, timeout=30)

@@ -51,6 +51,35 @@ def test_kernel_restart_ends_every_job_process():
         kernel.shutdown()
 
 
+THREAD_JOB_CHILD = """%load_ext jobmagics
+import jobmagics
+job = jobmagics.start_job("import subprocess\\nsleeper = subprocess.Popen(['sleep', '600'])\\n"
+                          "print(sleeper.pid, flush=True)\\nsleeper.wait()", thread=True, namespace={})
+while not job.stdout:
+    job.wait_for_activity(job.activity, 30)
+int(job.stdout)
+"""
+
+
+@pytest.mark.parametrize("way", ["shutdown", "restart"])
+def test_the_kernels_exit_ends_a_process_a_thread_job_started(way):
+    """A thread job's child leads its own process group (so its stop can end it): the kernel's exit
+    ends it, as the kernel's group once did."""
+    kernel = Kernel().start()
+    try:
+        result = kernel.run(THREAD_JOB_CHILD)
+        assert result.ok, result.stderr + result.error_text()
+        child = int(result.text)
+        assert os.getpgid(child) == child
+        if way == "restart":
+            kernel.manager.restart_kernel()
+            kernel.client.wait_for_ready(timeout=60)
+            assert_processes_end([child])
+    finally:
+        kernel.shutdown()
+    assert_processes_end([child])
+
+
 def test_killed_kernel_leaves_no_job_process_behind():
     kernel = Kernel().start()
     try:

@@ -18,8 +18,9 @@ SHIPPED_FILES = {path: sub for sub in ("core", "agent") for path in sorted((PACK
 AGENT_FILES = sorted(SHIPPED_FILES)
 OLDEST_AGENT_PYTHON = (3, 8)
 #: Third-party modules the agent may use when present, each only inside a function (imported lazily).
-#: dill and IPython when importable; matplotlib only once the job itself imported it (figures.py).
-OPTIONAL_IMPORTS = {"dill", "IPython", "matplotlib"}
+#: dill and IPython when importable; matplotlib only once the job itself imported it (figures.py);
+#: distributed in the Dask worker's module (daskworker.py), which runs only in a Dask worker.
+OPTIONAL_IMPORTS = {"dill", "IPython", "matplotlib", "distributed"}
 
 
 def _unpack(bundle):

@@ -1,5 +1,9 @@
 """The worker's side of a cluster session: jobs run by jobmagics' runner in threads of a Dask worker.
 
+Shipped by source like the rest of the agent: a session's worker plugin makes it importable on
+every worker as ``_jobmagics.agent.daskworker`` (workers need no jobmagics), and the kernel calls
+its functions by name (``jobmagics/cluster/onworker.py``).
+
 A job is one Dask task (:func:`run`): it starts the job in a thread of this
 worker's :class:`ThreadHost` and holds its task slot until the job ended, so
 the scheduler sees the worker busy. The job's records are kept here, each
@@ -9,7 +13,7 @@ gets what no kernel received, exactly once. :func:`stop` stops a job with the
 thread host's own stop (a pure-Python loop too); the worker carries on.
 
 Runs inside the worker process, reached with ``Client.run``; imports only
-jobmagics' agent code (stdlib) besides ``distributed``.
+jobmagics' agent code (stdlib) besides ``distributed`` (lazily: it is there in a worker).
 """
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ import threading
 import time
 
 from ..core.job import Job
-from ..agent.jobservice import encode_data, work_from
 from ..core.states import JobState
 from ..core.threadhost import ThreadHost
+from .jobservice import encode_data, work_from
 
 JOB_TYPE = "RemoteJob"
 

@@ -1,4 +1,5 @@
-"""Ending the process group an agent leads: what its jobs started must not outlive it.
+"""Ending the process group an agent leads, and the groups its thread jobs' children lead:
+what its jobs started must not outlive it.
 
 Stdlib only (the agent runs on a bare ``python3``). On Linux the group's
 members are read from ``/proc``, so the agent can kill the others and still
@@ -8,11 +9,17 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 #: Seconds a terminated process gets before it is killed (the kernel's own stop uses the same).
 KILL_GRACE = 3.0
 _POLL = 0.05
+
+_adopted = set()  # groups led by children of this process's thread jobs (children.py), maybe ended since
+_adopted_lock = threading.Lock()
+#: Adopted groups noted before those already ended are forgotten.
+_ADOPTED_PRUNE = 256
 
 
 def others_in_group(pgid):
@@ -41,6 +48,7 @@ def end_own_group(grace=KILL_GRACE):
     This process receives the SIGTERM too: its handler (``signals.py``) only wakes a thread, which
     sees the process is already ending.
     """
+    end_adopted(grace)
     pgid = os.getpgrp()
     if pgid != os.getpid():
         return
@@ -65,6 +73,42 @@ def end_own_group(grace=KILL_GRACE):
                 pass
         time.sleep(_POLL)
         others = others_in_group(pgid)
+
+
+def adopt(pgid):
+    """Note a process group a thread job's child leads: it is ended with this process (:func:`end_adopted`)."""
+    with _adopted_lock:
+        if len(_adopted) >= _ADOPTED_PRUNE:
+            _adopted.difference_update([g for g in _adopted if others_in_group(g) == []])
+        _adopted.add(pgid)
+
+
+def terminate_groups(pgids):
+    """SIGTERM each of these process groups (no longer ended with this process: their ender is called)."""
+    with _adopted_lock:
+        _adopted.difference_update(pgids)
+    for pgid in pgids:
+        _killpg(pgid, signal.SIGTERM)
+
+
+def kill_what_is_left(pgids, grace=KILL_GRACE):
+    """Wait until no live member of ``pgids`` is left, at most ``grace`` seconds; SIGKILL the groups left."""
+    deadline = time.monotonic() + grace
+    left = [pgid for pgid in pgids if others_in_group(pgid) != []]  # None (no /proc): wait the grace
+    while left and time.monotonic() < deadline:
+        time.sleep(_POLL)
+        left = [pgid for pgid in left if others_in_group(pgid) != []]
+    for pgid in left:
+        _killpg(pgid, signal.SIGKILL)
+
+
+def end_adopted(grace=KILL_GRACE):
+    """End the groups of this process's thread jobs' children (``grace`` None: SIGTERM only)."""
+    with _adopted_lock:
+        pgids = list(_adopted)
+    terminate_groups(pgids)
+    if pgids and grace is not None:
+        kill_what_is_left(pgids, grace)
 
 
 def _killpg(pgid, sig):
