@@ -14,6 +14,7 @@ import hashlib
 import os
 import shlex
 import socket
+import subprocess
 
 import paramiko
 
@@ -23,6 +24,9 @@ from .bootstrap import agent_bundle, agent_command
 
 #: Seconds any network wait may take before the session is declared unreachable.
 CONNECT_TIMEOUT = 15.0
+
+#: Seconds a ProxyCommand has to end after SIGTERM when its connection closes, before SIGKILL.
+PROXY_EXIT_GRACE = 3.0
 
 #: Receive window of the channel to an agent. paramiko's default (2 MiB) lets the server send
 #: only that much before paramiko tops it up; with 16 MiB a raw channel read ran about 1.5x as
@@ -206,13 +210,24 @@ def _proxy_socket(config, accept_new_host_key, password_prompt):
 
 
 class _ProxyCommand(paramiko.ProxyCommand):
-    """paramiko's ProxyCommand, whose close() tolerates a command that already ended."""
+    """paramiko's ProxyCommand, whose close() ends the command and lets go of its pipes.
+
+    paramiko's own only sends SIGTERM: the command was never reaped and its pipes were left
+    to the garbage collector (and it signalled a pid that may have been reaped already).
+    """
 
     def close(self):
+        process = self.process
+        if process.poll() is None:
+            process.terminate()
         try:
-            super().close()
-        except ProcessLookupError:
-            pass
+            process.wait(timeout=PROXY_EXIT_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _jump_config(spec):

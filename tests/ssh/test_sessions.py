@@ -212,6 +212,16 @@ def test_proxy_command_from_the_ssh_config_is_honoured(ssh_home):
         remote.remove_session(session)
 
 
+def test_a_proxy_command_is_ended_and_reaped_and_its_pipes_closed_with_its_connection():
+    from jobmagics.transport.ssh import _ProxyCommand
+
+    proxy = _ProxyCommand("cat")  # runs until its stdin closes or it is signalled
+    proxy.close()
+    assert proxy.process.returncode is not None  # reaped, not left for the collector to warn about
+    assert all(pipe.closed for pipe in (proxy.process.stdin, proxy.process.stdout, proxy.process.stderr))
+    proxy.close()  # a second close (paramiko's transport may close it again) is harmless
+
+
 def test_a_too_old_remote_python_is_named(ssh_home, tmp_path):
     # Stands in for an old interpreter: it answers the bootstrap as Python 3.6 would.
     fake = tmp_path / "python3.6"
