@@ -157,8 +157,9 @@ def test_tqdm_bars_become_progress_records(host):
 
 # A job waiting for a child (a shell) that started a grandchild; it prints both pids first.
 WAITS_FOR_A_CHILD = ("import subprocess\n"
-                     "p = subprocess.Popen(['sh', '-c', 'sleep 600 & echo $!; wait'], stdout=subprocess.PIPE, text=True)\n"
-                     "print(p.pid, p.stdout.readline().strip(), flush=True)\np.wait()")
+                     "with subprocess.Popen(['sh', '-c', 'sleep 600 & echo $!; wait'], stdout=subprocess.PIPE,\n"
+                     "                      text=True) as p:\n"
+                     "    print(p.pid, p.stdout.readline().strip(), flush=True)\n    p.wait()")
 
 
 def _pids_printed(job):
