@@ -32,33 +32,12 @@ from jobmagics.sessions import remote
 from jobmagics.sessions.session import Session
 from jobmagics.transport.base import Transport
 from jobmagics.transport.bootstrap import agent_bundle
+from jobmagics.transport.source_import import SourceFinder
 
 #: Seconds anything in these tests may wait for an event before the test fails.
 WAIT = 30.0
 
 TRANSPORT_NAME = "InMemory"
-
-
-class _SentSources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports the modules of a bundle from their source, as the bootstrap's finder does in an agent."""
-
-    def __init__(self, modules, packages):
-        self.modules = modules
-        self.packages = set(packages)
-
-    def find_spec(self, name, path=None, target=None):
-        if name in self.modules:
-            return importlib.util.spec_from_loader(name, self, is_package=name in self.packages)
-        return None
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        name = module.__name__
-        filename = "<jobmagics-sent>/" + name.replace(".", "/") + ".py"
-        module.__file__ = filename
-        exec(compile(self.modules[name], filename, "exec"), module.__dict__)
 
 
 def read_bundle(data):
@@ -76,7 +55,7 @@ def shipped_agent():
     """
     bundle = read_bundle(agent_bundle())
     if bundle["entry"] not in sys.modules:
-        sys.meta_path.append(_SentSources(bundle["modules"], bundle["packages"]))
+        sys.meta_path.append(SourceFinder(bundle["modules"], bundle["packages"]))
     return importlib.import_module(bundle["entry"])
 
 

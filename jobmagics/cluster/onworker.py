@@ -3,23 +3,23 @@
 This module is registered with cloudpickle to travel by value (``register_pickle_by_value``), so
 a worker that cannot import jobmagics still runs what it holds. :class:`ShipAgent` is the worker
 plugin a session registers: its setup makes the agent's sources (``bootstrap.shipped_sources``)
-importable on the worker from memory, under the bootstrap's private package name, once per
-version of them (other sources replace them). :func:`call` runs a function of the shipped worker
-module (``agent/daskworker.py``) by name. Standard library and distributed only; records coming
-back are pickles of the shipped core's objects, which ``serialize`` maps to ``jobmagics.core``.
+importable on the worker from memory (``transport/source_import.py``, sent by value too), under
+the bootstrap's private package name, once per version of them (other sources replace them).
+:func:`call` runs a function of the shipped worker module (``agent/daskworker.py``) by name.
+Standard library, distributed and cloudpickle only; records coming back are pickles of the
+shipped core's objects, which ``serialize`` maps to ``jobmagics.core``.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
-import linecache
 import sys
 
 import cloudpickle
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from ..transport import source_import
 from ..transport.bootstrap import AGENT_PACKAGE, SHIPPED_ROOT
+from ..transport.source_import import SourceFinder
 
 # Plain strings: the functions below travel by value and take them along.
 PACKAGE = SHIPPED_ROOT  # the shipped code's private root package: the core and the agent below it
@@ -30,37 +30,6 @@ PLUGIN_NAME = "jobmagics-agent"
 def call(function, *args):
     """Run ``function`` of the shipped worker module here, with ``args``."""
     return getattr(importlib.import_module(WORKER_MODULE), function)(*args)
-
-
-class _Sources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves modules to ``import`` from their sources in memory (as the bootstrap's finder does)."""
-
-    jobmagics_sources = True
-
-    def __init__(self, modules, packages, version):
-        self.modules = modules
-        self.packages = set(packages)
-        self.jobmagics_version = version
-
-    def add(self, modules, packages):
-        self.modules.update(modules)
-        self.packages.update(packages)
-
-    def find_spec(self, name, path=None, target=None):
-        if name in self.modules:
-            return importlib.util.spec_from_loader(name, self, is_package=name in self.packages)
-        return None
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        name = module.__name__
-        filename = "<jobmagics-sent>/" + name.replace(".", "/") + ".py"
-        code = self.modules[name]
-        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-        module.__file__ = filename
-        exec(compile(code, filename, "exec"), module.__dict__)
 
 
 def install(sources, version, dill_sources=None):
@@ -77,7 +46,7 @@ def install(sources, version, dill_sources=None):
     if dill_sources is not None and importlib.util.find_spec("dill") is None:
         modules.update(dill_sources["modules"])  # what the kernel pickled with dill loads here too
         packages.extend(dill_sources["packages"])
-    sys.meta_path.insert(0, _Sources(modules, packages, version))
+    sys.meta_path.insert(0, SourceFinder(modules, packages, version))
     importlib.invalidate_caches()
     return "installed"
 
@@ -97,5 +66,6 @@ class ShipAgent(WorkerPlugin):
         install(self.sources, self.version, self.dill_sources)
 
 
-if __name__ not in cloudpickle.list_registry_pickle_by_value():
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # what this module holds travels by value
+for _module in (sys.modules[__name__], source_import):  # what these modules hold travels by value
+    if _module.__name__ not in cloudpickle.list_registry_pickle_by_value():
+        cloudpickle.register_pickle_by_value(_module)
