@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from job_waits import wait_for
 
 import jobmagics
 from jobmagics import api
@@ -12,15 +13,6 @@ from jobmagics.sessions import remote
 from jobmagics.transport import bootstrap
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _wait_for(job, condition, timeout=30):
-    while not condition(job):
-        seen = job.activity
-        if condition(job):
-            break
-        assert job.wait_for_activity(seen, timeout), "no news from %r" % job
-    return job
 
 
 def test_the_worker_module_is_the_shipped_agents():
@@ -37,7 +29,7 @@ def test_a_worker_without_jobmagics_runs_streams_stops_and_returns_jobs(bare_wor
         job = jobmagics.start_job("import os, time\nprint('begun')\nwhile not os.path.exists(%r):\n"
                                   "    time.sleep(0.01)\nprint('gated')\n6 * 7" % str(gate), session=session,
                                   namespace={})
-        _wait_for(job, lambda j: "begun" in j.stdout)  # streamed while it runs
+        wait_for(job, lambda j: "begun" in j.stdout)  # streamed while it runs
         assert job.state == "Running" and job.location == bare_worker_cluster.worker_addresses[0]
         gate.write_text("go")
         assert jobmagics.wait_job(job, session=session) == [job] and job.state == "Completed"
@@ -46,7 +38,7 @@ def test_a_worker_without_jobmagics_runs_streams_stops_and_returns_jobs(bare_wor
         assert jobmagics.receive_job(job, session=session) is None
 
         loop = jobmagics.start_job("while True:\n    pass", session=session, namespace={})
-        _wait_for(loop, lambda j: j.state == "Running")
+        wait_for(loop, lambda j: j.state == "Running")
         jobmagics.stop_job(loop, session=session)
         assert loop.state == "Stopped"
         after = jobmagics.start_job(pow, 2, 10, session=session)

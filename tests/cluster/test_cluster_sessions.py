@@ -7,6 +7,7 @@ import sys
 
 import psutil
 import pytest
+from job_waits import wait_for
 from proc_helpers import assert_processes_end
 
 import jobmagics
@@ -15,16 +16,6 @@ from jobmagics.sessions import remote
 from jobmagics.errors import UserInputError
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(job, condition, timeout=30):
-    """Block on the job's activity until ``condition(job)`` holds."""
-    while not condition(job):
-        seen = job.activity
-        if condition(job):
-            break
-        assert job.wait_for_activity(seen, timeout), "no news from %r" % job
-    return job
 
 
 def test_a_session_lists_as_cluster_and_its_jobs_stream_every_record_once(cluster_session, dask_cluster, capsys):
