@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from proc_helpers import assert_processes_end, wait_ended  # noqa: E402  (needs the path above)
+from proc_helpers import assert_processes_end, tagged_children, wait_ended, watchers  # noqa: E402  (needs the path above)
 
 pytest_plugins = ["sshd_fixtures"]  # sshd_server and ssh_home, for the SSH tests and the contract tests
 
@@ -26,18 +26,12 @@ def fork_servers(parents):
     from jobmagics.transport.spares import SPARE_NAME
 
     found = []
-    for pid in parents:
+    for server in tagged_children(parents, PROCESS_TAG):
+        found.append(server.pid)
         try:
-            children = psutil.Process(pid).children()
-        except psutil.NoSuchProcess:
+            found += [p.pid for p in server.children() if p.name() == SPARE_NAME]
+        except psutil.Error:
             continue
-        for child in children:
-            try:
-                if child.cmdline()[-1:] == [PROCESS_TAG]:
-                    found.append(child.pid)
-                    found += [p.pid for p in child.children() if p.name() == SPARE_NAME]
-            except psutil.Error:
-                continue
     return found
 
 
@@ -58,6 +52,7 @@ def no_leaked_processes(request):
                 allowed.add(pid)
     children = _children()  # first: a spare forked after it is not among them, one forked before is found below
     allowed.update(fork_servers(allowed | {os.getpid()}))  # they live as long as their kernel, by design
+    allowed.update(watchers(allowed | {os.getpid()}))  # likewise, this process's and its kernels'
     # Processes of a finished job are reaped by the job's link thread: wait for those exits.
     assert_processes_end([pid for pid in children if pid not in allowed], timeout=15)
 

@@ -62,6 +62,32 @@ def wait_ended(procs, timeout):
     return alive
 
 
+def tagged_children(parents, tag):
+    """The children (psutil.Process) of ``parents`` whose last argument is ``tag``: how jobmagics
+    names the helpers it keeps as long as their parent lives (``ps`` shows it)."""
+    found = []
+    for pid in parents:
+        try:
+            children = psutil.Process(pid).children()
+        except psutil.NoSuchProcess:
+            continue
+        for child in children:
+            try:
+                if child.cmdline()[-1:] == [tag]:
+                    found.append(child)
+            except psutil.Error:
+                continue
+    return found
+
+
+def watchers(parents):
+    """Pids of the watchers (``jobmagics/core/watcher.py``) that ``parents`` started: each lives as
+    long as its parent, to end the parent's thread jobs' children if the parent is killed."""
+    from jobmagics.core.watcher import PROCESS_TAG
+
+    return [watcher.pid for watcher in tagged_children(parents, PROCESS_TAG)]
+
+
 def stack_dumps(procs):
     """A Python stack dump (py-spy) of each of ``procs`` still running: where it hangs, for a failure."""
     import shutil

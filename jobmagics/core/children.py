@@ -6,7 +6,9 @@ through ``subprocess`` (and what is built on it: ``os.popen``, asyncio, ``!cmd``
 (multiprocessing's default on Linux) -- leads a process group of its own, noted on the job's
 context (:class:`JobChildren`). Stopping the job ends those groups (SIGTERM, SIGKILL after a
 grace: ``group.terminate_groups``, ``group.kill_what_is_left``), with whatever the children started
-in turn; children still running when the process ends are ended then (``group.end_adopted``).
+in turn; children still running when the process ends are ended then (``group.end_adopted``), or
+by its watcher when it is killed outright (:mod:`.watcher`; a fork's child holds no copy of the
+watcher's pipe, or the watcher would wait for the very processes it must end).
 A ``Popen`` whose caller chose ``start_new_session`` or ``process_group`` itself is left alone (a
 daemon, or jobmagics' own fork server started from a job). ``os.system`` and the spawn/forkserver
 start methods of multiprocessing start processes this does not see.

@@ -12,6 +12,8 @@ import signal
 import threading
 import time
 
+from . import watcher
+
 #: Seconds a terminated process gets before it is killed (the kernel's own stop uses the same).
 KILL_GRACE = 3.0
 _POLL = 0.05
@@ -76,11 +78,16 @@ def end_own_group(grace=KILL_GRACE):
 
 
 def adopt(pgid):
-    """Note a process group a thread job's child leads: it is ended with this process (:func:`end_adopted`)."""
+    """Note a process group a thread job's child leads: it is ended with this process
+    (:func:`end_adopted`), or by the watcher when this process is killed (:mod:`.watcher`)."""
+    ended = []
     with _adopted_lock:
         if len(_adopted) >= _ADOPTED_PRUNE:
-            _adopted.difference_update([g for g in _adopted if others_in_group(g) == []])
+            ended = [g for g in _adopted if others_in_group(g) == []]
+            _adopted.difference_update(ended)
         _adopted.add(pgid)
+    watcher.forget(ended)
+    watcher.watch(pgid, KILL_GRACE)
 
 
 def terminate_groups(pgids):
@@ -100,6 +107,7 @@ def kill_what_is_left(pgids, grace=KILL_GRACE):
         left = [pgid for pgid in left if others_in_group(pgid) != []]
     for pgid in left:
         _killpg(pgid, signal.SIGKILL)
+    watcher.forget(pgids)
 
 
 def end_adopted(grace=KILL_GRACE):

@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from kernel_driver import Kernel
-from proc_helpers import STUBBORN_TREE, assert_processes_end
+from proc_helpers import STUBBORN_TREE, assert_processes_end, watchers
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
 
@@ -78,6 +78,40 @@ def test_the_kernels_exit_ends_a_process_a_thread_job_started(way):
     finally:
         kernel.shutdown()
     assert_processes_end([child])
+
+
+SHELL_TREE = """import subprocess
+from jobmagics import emit
+shell = subprocess.Popen(["sh", "-c", "sleep 600 & echo $!; sleep 600 & echo $!; wait"], stdout=subprocess.PIPE)
+emit([shell.pid, int(shell.stdout.readline()), int(shell.stdout.readline())])
+shell.wait()
+"""
+
+
+def thread_job_pids(kernel, name, code):
+    """Start ``code`` as a thread job; the pids it emits."""
+    assert kernel.run("%%%%start_job --thread --name %s\n%s" % (name, code)).ok
+    result = kernel.run("job = %%get_job %s\njob = job[0]\n"
+                        "while not job.output:\n    job.wait_for_activity(job.activity, 30)\n"
+                        "job.output[0]" % name)
+    assert result.ok, result.stderr + result.error_text()
+    return eval(result.text)
+
+
+def test_a_killed_kernel_leaves_no_process_of_a_thread_job_behind():
+    """A thread job's children lead groups of their own, out of the reach of the dead kernel's group:
+    the kernel's watcher ends them, one that ignores SIGTERM too, and then ends itself."""
+    kernel = Kernel().start()
+    try:
+        assert kernel.run("%load_ext jobmagics").ok
+        shell_tree = thread_job_pids(kernel, "shell", SHELL_TREE)
+        kernel_pid, child, grandchild = thread_job_pids(kernel, "stubborn", STUBBORN_TREE)
+        assert kernel_pid == kernel.pid and all(psutil.pid_exists(p) for p in shell_tree + [child, grandchild])
+        (watcher,) = watchers([kernel.pid])
+        os.kill(kernel.pid, signal.SIGKILL)
+        assert_processes_end(shell_tree + [child, grandchild, watcher])
+    finally:
+        kernel.shutdown(now=True)
 
 
 def test_killed_kernel_leaves_no_job_process_behind():
