@@ -1,6 +1,7 @@
 """Shared fixtures: leak checks after every test, and the hosts the job contract runs on."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -70,6 +71,10 @@ def no_leaked_sessions():
     yield
     left = {pid: name for pid, name in _detached_sessions().items() if pid not in before}
     still = wait_ended(list(left), timeout=15)
+    for proc in still:  # reported below, and ended now rather than left running for its idle timeout
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    wait_ended(still, timeout=15)
     assert not still, "detached sessions left running: %s" % [left[p.pid] for p in still]
 
 

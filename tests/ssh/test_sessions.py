@@ -253,18 +253,20 @@ def test_naming_the_job_asks_for_a_job_and_a_failed_child_gives_the_parent_its_r
 def test_an_ssh_session_can_be_disconnected_on_purpose_and_connected_again(ssh_home, tmp_path):
     flag = str(tmp_path / "go")
     session = remote.new_session("one", python=BARE)
-    job = remote.invoke("import os, time\nwhile not os.path.exists(flag):\n    time.sleep(0.02)\n'after'",
-                        session=session, as_job=True, namespace={"flag": flag})
-    child = job.child_jobs[0]
-    while child.state != JobState.Running:
-        child.wait_for_activity(child.activity, timeout=30)
-    remote.disconnect_session(session)
-    assert session.state == SessionState.Disconnected and child.state == JobState.Disconnected
-    open(flag, "w").close()
-    remote.connect_session(session.name)
-    assert job.wait(60) and jobmagics.receive_job(job) == "after"
-    remote.remove_session(session)
-    job.remove()
+    try:
+        job = remote.invoke("import os, time\nwhile not os.path.exists(flag):\n    time.sleep(0.02)\n'after'",
+                            session=session, as_job=True, namespace={"flag": flag})
+        child = job.child_jobs[0]
+        while child.state != JobState.Running:
+            child.wait_for_activity(child.activity, timeout=30)
+        remote.disconnect_session(session)
+        assert session.state == SessionState.Disconnected and child.state == JobState.Disconnected
+        open(flag, "w").close()
+        remote.connect_session(session.name)
+        assert job.wait(60) and jobmagics.receive_job(job) == "after"
+        job.remove()
+    finally:
+        remote.remove_session(session)
 
 
 def test_the_session_channel_is_tuned_for_big_results_and_small_round_trips(one):
