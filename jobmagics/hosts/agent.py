@@ -113,6 +113,8 @@ class AgentLink:
         call_id = next(self._call_ids)
         slot = self._calls[call_id] = [threading.Event(), None]
         try:
+            if self.ended.is_set():  # the reader is gone (it releases the calls it saw): none would answer
+                raise LinkEndedError("the connection ended before the agent answered")
             self.writer.send(wire.CALL, {"id": call_id, "op": op, "args": args}, buffers=buffers)
             if not slot[0].wait(timeout):
                 raise TimeoutError("the agent did not answer %s within %s s" % (op, timeout))

@@ -148,6 +148,17 @@ def test_the_far_end_closing_breaks_the_session_and_releases_jobs_and_waiters(ga
     assert session.state == SessionState.Closed  # Broken -> Closed, as the table allows
 
 
+def test_a_call_on_a_link_whose_reader_ended_fails_at_once_instead_of_waiting_for_a_reply():
+    from jobmagics.errors import LinkEndedError
+
+    with in_memory_session("mem-gone") as session:
+        link = session.link
+        session._connection.end_far_side()
+        assert link.ended.wait(WAIT)  # the reader has released the calls it saw, and left
+        with pytest.raises(LinkEndedError, match="the connection ended before the agent answered"):
+            link.call("find", {"refs": []})  # no timeout: without the check this would wait forever
+
+
 def test_a_raising_job_callback_is_logged_and_the_reader_lives_on(session, gate, kernel_jobs, caplog):
     with caplog.at_level("ERROR", logger="jobmagics"):
         job = api.start_on(session.host, gate.code, namespace={})
