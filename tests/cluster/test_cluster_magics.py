@@ -99,12 +99,14 @@ def test_a_local_cluster_left_open_ends_with_the_kernel():
 
     kernel = loaded()
     try:
-        opened = kernel.run("import os, time\nL = %new_session --cluster local --name L\n"
+        opened = kernel.run("import os\nL = %new_session --cluster local --name L\n"
                             "print(sorted(L.client.run(os.getpid).values()))")
         assert opened.ok, opened.stderr
         workers = [int(pid) for pid in opened.stdout.strip("[]\n").split(",")]
         running = kernel.run("loop = %start_job --session L --name loop -- while True: pass\n"
-                             "while loop.state != 'Running': time.sleep(0.02)", timeout=120)
+                             "while True:\n    seen = loop.activity  # read before the state: no change is missed\n"
+                             "    if loop.state == 'Running':\n        break\n"
+                             "    assert loop.wait_for_activity(seen, 60)", timeout=120)
         assert running.ok, running.stderr
         descendants = psutil.Process(kernel.pid).children(recursive=True)
         assert set(workers) <= {p.pid for p in descendants}
