@@ -24,13 +24,13 @@ _adopted_lock = threading.Lock()
 _ADOPTED_PRUNE = 256
 
 
-def others_in_group(pgid):
-    """Live (non-zombie) processes of group ``pgid`` besides this one; None where /proc cannot tell."""
+def _live_processes():
+    """(pid, pgid) of every live (non-zombie) process; None where /proc cannot tell."""
     if not os.path.isdir("/proc/self"):
         return None
-    me, found = os.getpid(), []
+    found = []
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
+        if not name.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % name, "rb") as fh:
@@ -38,9 +38,18 @@ def others_in_group(pgid):
         except OSError:
             continue  # gone meanwhile
         fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
-        if fields[0] != b"Z" and int(fields[2]) == pgid:
-            found.append(int(name))
+        if fields[0] != b"Z":
+            found.append((int(name), int(fields[2])))
     return found
+
+
+def others_in_group(pgid):
+    """Live (non-zombie) processes of group ``pgid`` besides this one; None where /proc cannot tell."""
+    live = _live_processes()
+    if live is None:
+        return None
+    me = os.getpid()
+    return [pid for pid, group in live if group == pgid and pid != me]
 
 
 def end_own_group(grace=KILL_GRACE):
@@ -83,8 +92,11 @@ def adopt(pgid):
     ended = []
     with _adopted_lock:
         if len(_adopted) >= _ADOPTED_PRUNE:
-            ended = [g for g in _adopted if others_in_group(g) == []]
-            _adopted.difference_update(ended)
+            live = _live_processes()  # one look at /proc for all of them
+            if live is not None:
+                alive = {group for _pid, group in live}
+                ended = [g for g in _adopted if g not in alive]
+                _adopted.difference_update(ended)
         _adopted.add(pgid)
     watcher.forget(ended)
     watcher.watch(pgid, KILL_GRACE)

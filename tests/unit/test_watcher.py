@@ -139,3 +139,22 @@ def test_the_children_of_a_process_s_jobs_end_when_it_ends_and_its_watcher_with_
         adopter.stdout.close()
         if adopter.stdin:
             adopter.stdin.close()
+
+
+def test_past_the_prune_bound_adopting_forgets_the_groups_that_ended_and_keeps_the_live_ones(monkeypatch):
+    from jobmagics.core import group
+
+    monkeypatch.setattr(group, "_ADOPTED_PRUNE", 2)
+    monkeypatch.setattr(group, "_adopted", set())  # this process's own adopted groups stay as they were
+    ended = subprocess.Popen(["true"], start_new_session=True)
+    ended.wait()
+    live = [subprocess.Popen(["sleep", "600"], start_new_session=True) for _ in range(2)]
+    try:
+        group.adopt(ended.pid)
+        group.adopt(live[0].pid)
+        group.adopt(live[1].pid)  # the bound is reached: one look at /proc prunes the ended group
+        assert group._adopted == {live[0].pid, live[1].pid}
+    finally:
+        group.terminate_groups([proc.pid for proc in live])
+        for proc in live:
+            proc.wait()
