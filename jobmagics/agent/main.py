@@ -16,14 +16,13 @@ import socket
 import sys
 import threading
 
-from ..core import context, rich, serialize, shim, textpipe, tqdm_hook, wire
+from ..core import context, group, rich, serialize, shim, textpipe, tqdm_hook, wire
 from ..core.errors import UserInputError
 from ..core.job import Job
 from ..core.registry import JobRegistry
 from ..core.runner import Work
 from ..core.states import JobState
 from ..core.threadhost import ThreadHost
-from ..core import group
 from . import jobservice, procname, signals
 from .outbox import Outbox
 
